@@ -1,0 +1,29 @@
+# Two entry points: `make demo` (train a small model on CPU and write a report) and `make test`.
+# Both create .venv and install everything they need; torch is pinned to the 2.13.0 CPU wheel.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export OMP_WAIT_POLICY := PASSIVE
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/heatmark demo
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_data_pipeline.py
+
+clean:
+	rm -rf $(VENV) runs reports
