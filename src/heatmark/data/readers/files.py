@@ -1,0 +1,43 @@
+"""File-system helpers shared by the readers: image look-up and existence checks.
+
+Images are never decoded at read time; a reader only checks that the file exists (a cheap
+``stat``), so a missing image fails when the dataset is loaded rather than mid-training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from heatmark.errors import DataError
+
+IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".png", ".jpeg", ".bmp", ".JPG", ".PNG", ".JPEG")
+VIDEO_SUFFIXES: tuple[str, ...] = (".avi", ".mp4", ".mov", ".mkv", ".AVI", ".MP4")
+
+
+def image_beside(stem: str, directory: Path, names: set[str]) -> Path | None:
+    """The image ``stem + suffix`` among the file ``names`` of ``directory``, if any."""
+    for suffix in IMAGE_SUFFIXES:
+        if stem + suffix in names:
+            return directory / (stem + suffix)
+    return None
+
+
+def require_image(image: Path, source: str | Path, line: int | None = None) -> Path:
+    """Return ``image`` if it is a file, else raise ``DataError`` at the annotation ``source``."""
+    if not image.is_file():
+        raise DataError(source, f"image file not found: {image}", line)
+    return image
+
+
+def choose_root(candidates: Iterable[Path], relative: str) -> Path:
+    """The first candidate folder in which ``relative`` exists; the first candidate otherwise.
+
+    Used to find an image root next to an annotation file (``WFLW_images``, ``data/flickr``...)
+    when the caller gives none; a wrong guess still ends in a ``DataError`` naming the image.
+    """
+    ordered = list(dict.fromkeys(candidates))
+    for folder in ordered:
+        if (folder / relative).is_file():
+            return folder
+    return ordered[0]
