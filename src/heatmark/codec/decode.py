@@ -1,0 +1,125 @@
+"""Heatmaps -> points: GET_MAX (argmax + quarter-pixel shift) and GET_BC (barycenter).
+
+GET_BC follows the 2D Wasserstein paper: the map is turned into a distribution (softmax of the
+logits, or the rectified map normalised to sum 1) and its barycenter is the point. A barycenter is
+pulled towards the inside when the map is cut by the border; for a Gaussian of known sigma that
+pull is a known monotone function of the true centre, so we invert it with a few Newton steps
+(``border_sigma``). Far from the border the correction is the identity.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def decode_max(heatmaps: Tensor) -> tuple[Tensor, Tensor]:
+    """GET_MAX: argmax, then a quarter-pixel step towards the higher neighbour on each axis.
+
+    At the border the missing neighbour counts as lower, so the step goes inwards; points whose
+    true position lies between the outermost pixel centres are recovered within 0.25 px.
+
+    Args:
+        heatmaps: (..., H, W).
+
+    Returns:
+        coords (..., 2) x, y in heatmap pixels, and scores (...,) the maximum values.
+    """
+    *lead, height, width = heatmaps.shape
+    flat = heatmaps.reshape(-1, height * width)
+    scores, index = flat.max(dim=-1)
+    ys = torch.div(index, width, rounding_mode="floor")
+    xs = index - ys * width
+    padded = F.pad(flat.reshape(-1, height, width), (1, 1, 1, 1), value=float("-inf"))
+    rows = torch.arange(padded.shape[0], device=heatmaps.device)
+    right = padded[rows, ys + 1, xs + 2]
+    left = padded[rows, ys + 1, xs]
+    below = padded[rows, ys + 2, xs + 1]
+    above = padded[rows, ys, xs + 1]
+    dx = 0.25 * torch.sign(right - left).nan_to_num(0.0)
+    dy = 0.25 * torch.sign(below - above).nan_to_num(0.0)
+    coords = torch.stack([xs.to(heatmaps.dtype) + dx, ys.to(heatmaps.dtype) + dy], dim=-1)
+    return coords.reshape(*lead, 2), scores.reshape(lead)
+
+
+def _truncated_gaussian_mean(
+    u: Tensor, lo: Tensor, hi: Tensor, sigma: float, size: int
+) -> tuple[Tensor, Tensor]:
+    """Mean and variance of a sampled 1-D Gaussian centred at ``u``, cut to pixels [lo, hi]."""
+    grid = torch.arange(size, dtype=u.dtype, device=u.device)
+    inside = (grid >= lo.unsqueeze(-1)) & (grid <= hi.unsqueeze(-1))
+    logits = -((grid - u.unsqueeze(-1)) ** 2) / (2 * sigma**2)
+    weights = torch.softmax(logits.masked_fill(~inside, float("-inf")), dim=-1)
+    mean = (weights * grid).sum(-1)
+    var = (weights * (grid - mean.unsqueeze(-1)) ** 2).sum(-1)
+    return mean, var
+
+
+def _undo_border_pull(
+    observed: Tensor, lo: Tensor, hi: Tensor, sigma: float, size: int, steps: int = 8
+) -> Tensor:
+    """Solve mean_[lo, hi](u) = observed for u (Newton; d mean / du = var / sigma^2)."""
+    u = observed.clone()
+    for _ in range(steps):
+        mean, var = _truncated_gaussian_mean(u, lo, hi, sigma, size)
+        u = u - (mean - observed) * sigma**2 / var.clamp_min(1e-6)
+    return u
+
+
+def decode_barycenter(
+    heatmaps: Tensor,
+    softmax: bool = True,
+    window: int | None = None,
+    border_sigma: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """GET_BC: the barycenter of the heatmap as a distribution.
+
+    Args:
+        heatmaps: (..., H, W) network output.
+        softmax: True: the distribution is softmax over the pixels (logit outputs, as trained by
+            the Wasserstein loss); False: the map clamped at 0 and normalised to sum 1.
+        window: if given, only pixels within this radius (Chebyshev) of the argmax count.
+        border_sigma: the target sigma; if given, undo the inward pull of the border (exact for
+            Gaussian maps of this sigma).
+
+    Returns:
+        coords (..., 2) x, y in heatmap pixels, and scores (...,) the maximum values.
+    """
+    *lead, height, width = heatmaps.shape
+    maps = heatmaps.reshape(-1, height, width).to(torch.float32)
+    scores = maps.amax(dim=(-2, -1))
+    n = maps.shape[0]
+    if window is None:
+        x_lo = torch.zeros(n, device=maps.device)
+        y_lo = torch.zeros(n, device=maps.device)
+        x_hi = torch.full((n,), width - 1.0, device=maps.device)
+        y_hi = torch.full((n,), height - 1.0, device=maps.device)
+    else:
+        peak, _ = decode_max(maps)
+        centre = peak.round()
+        x_lo = (centre[:, 0] - window).clamp_min(0)
+        x_hi = (centre[:, 0] + window).clamp_max(width - 1)
+        y_lo = (centre[:, 1] - window).clamp_min(0)
+        y_hi = (centre[:, 1] + window).clamp_max(height - 1)
+    xs = torch.arange(width, dtype=maps.dtype, device=maps.device)
+    ys = torch.arange(height, dtype=maps.dtype, device=maps.device)
+    inside = ((ys >= y_lo[:, None]) & (ys <= y_hi[:, None]))[:, :, None] & (
+        (xs >= x_lo[:, None]) & (xs <= x_hi[:, None])
+    )[:, None, :]
+    if softmax:
+        flat = maps.masked_fill(~inside, float("-inf")).reshape(n, -1)
+        prob = torch.softmax(flat, dim=-1).reshape(n, height, width)
+    else:
+        mass = maps.clamp_min(0) * inside
+        total = mass.sum(dim=(-2, -1), keepdim=True)
+        # An all-zero map has no barycenter: fall back to the uniform distribution on the window.
+        uniform = inside.to(maps.dtype) / inside.sum(dim=(-2, -1), keepdim=True)
+        prob = torch.where(total > 0, mass / total.clamp_min(1e-30), uniform)
+    bx = (prob.sum(dim=-2) * xs).sum(-1)
+    by = (prob.sum(dim=-1) * ys).sum(-1)
+    if border_sigma is not None:
+        bx = _undo_border_pull(bx, x_lo, x_hi, border_sigma, width)
+        by = _undo_border_pull(by, y_lo, y_hi, border_sigma, height)
+    coords = torch.stack([bx, by], dim=-1).to(heatmaps.dtype)
+    return coords.reshape(*lead, 2), scores.reshape(lead).to(heatmaps.dtype)
