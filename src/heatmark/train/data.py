@@ -1,0 +1,37 @@
+"""Training and validation samples from a config: a dataset on disk or synthetic faces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from heatmark.data.readers.auto import load_dataset
+from heatmark.data.sample import Sample
+from heatmark.data.split import holdout_split
+from heatmark.data.synthetic import synthetic_faces
+from heatmark.train.config import Config
+
+SYNTHETIC = "synthetic"
+
+
+def training_samples(config: Config) -> tuple[list[Sample], list[Sample]]:
+    """(train, validation) samples. A dataset without a separate validation set gets a seeded
+    hold-out (``val_fraction`` of ``val_subset``), fixed by the seed, never tuned on."""
+    data = config.data
+    if data.train == SYNTHETIC:
+        train = synthetic_faces(data.synthetic_count, seed=config.seed, size=data.input_size)
+        val = synthetic_faces(
+            data.synthetic_val_count, seed=config.seed + 10_000, size=data.input_size
+        )
+        return train, val
+    samples = load_dataset(Path(data.train))
+    if data.val is not None:
+        return samples, load_dataset(Path(data.val))
+    subset = data.val_subset
+    if subset is not None and not any(s.subset == subset for s in samples):
+        subset = None  # a dataset without that subset: hold out from all of it
+    return holdout_split(samples, data.val_fraction, seed=config.seed, subset=subset)
+
+
+def uses_300w(samples: list[Sample]) -> bool:
+    """Whether the samples carry iBUG 300-W annotations (their terms follow the model)."""
+    return any(s.scheme.name == "300w-68" and s.subset != "synthetic" for s in samples)
