@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from enum import Enum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,6 +44,12 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(1) from None
 
     return run
+
+
+class Split(str, Enum):
+    ALL = "all"
+    TRAIN = "train"
+    VAL = "val"
 
 
 NormOption = Annotated[Normaliser, typer.Option("--norm", help="normalising distance of the NME")]
@@ -106,14 +113,22 @@ def evaluate(
         Path | None, typer.Option("--save-predictions", help="write predictions (JSON)")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 16,
+    split: Annotated[
+        Split, typer.Option("--split", help="all samples, or the run's seeded hold-out")
+    ] = Split.ALL,
 ) -> None:
-    """Evaluate a trained checkpoint on a dataset (ground-truth box crops)."""
+    """Evaluate a trained checkpoint on a dataset (ground-truth box crops).
+
+    ``--split val`` evaluates on exactly the validation images the run held out (same seed,
+    fraction and subset as its config), ``--split train`` on the rest.
+    """
     from heatmark.data.dataset import LandmarkDataset
     from heatmark.data.readers.auto import load_dataset
     from heatmark.evaluate.cross_scheme import to_ground_truth_scheme
     from heatmark.evaluate.evaluation import evaluate_samples
     from heatmark.evaluate.inference import predict_dataset
     from heatmark.evaluate.prediction_file import write_prediction_json
+    from heatmark.train.data import validation_split
     from heatmark.train.restore import load_trained
 
     trained = load_trained(checkpoint)
@@ -121,6 +136,9 @@ def evaluate(
         console.print(f"[dim]{trained.terms}[/]")
     samples = load_dataset(data)
     cfg = trained.config
+    if split is not Split.ALL:
+        train_part, val_part = validation_split(samples, cfg)
+        samples = val_part if split is Split.VAL else train_part
     dataset = LandmarkDataset(
         samples,
         cfg.data.input_size,

@@ -8,6 +8,7 @@ decoding use the same relation, which keeps the round trip unbiased.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -101,11 +102,18 @@ class HeatmapCodec:
         """(B, C, h, w) network output -> (B, K, 2) input-pixel points and (B, K) scores.
 
         Extra channels after the first ``num_points`` (the boundary) are ignored. GET_BC undoes
-        the border pull of the barycenter for Gaussians of the codec's sigma.
+        the border pull of the barycenter for Gaussians of the codec's sigma. With
+        ``softmax=True`` (logit outputs, e.g. Wasserstein-trained) the barycenter is over the
+        whole map, as in the Wasserstein paper; with ``softmax=False`` (regressed heatmaps, whose
+        low background would otherwise outweigh the peak) it is over the 3-sigma window around
+        the maximum.
         """
         maps = heatmaps[:, :num_points].detach()
         if decoding is Decoding.GET_MAX:
             coords, scores = decode_max(maps.float())
         else:
-            coords, scores = decode_barycenter(maps, softmax=softmax, border_sigma=self.sigma)
+            window = None if softmax else max(2, math.ceil(3 * self.sigma))
+            coords, scores = decode_barycenter(
+                maps, softmax=softmax, window=window, border_sigma=self.sigma
+            )
         return self.to_input(coords), scores

@@ -26,10 +26,15 @@ def training_samples(config: Config) -> tuple[list[Sample], list[Sample]]:
     samples = load_dataset(Path(data.train))
     if data.val is not None:
         return samples, load_dataset(Path(data.val))
-    subset = data.val_subset
+    return validation_split(samples, config)
+
+
+def validation_split(samples: list[Sample], config: Config) -> tuple[list[Sample], list[Sample]]:
+    """The seeded (train, validation) hold-out a run with ``config`` uses on ``samples``."""
+    subset = config.data.val_subset
     if subset is not None and not any(s.subset == subset for s in samples):
         subset = None  # a dataset without that subset: hold out from all of it
-    return holdout_split(samples, data.val_fraction, seed=config.seed, subset=subset)
+    return holdout_split(samples, config.data.val_fraction, seed=config.seed, subset=subset)
 
 
 def uses_300w(samples: list[Sample]) -> bool:
