@@ -468,4 +468,4 @@ def test_coco_unknown_point_count_and_invalid_json(tmp_path):
     with pytest.raises(DataError) as caught:
         load_dataset(broken)
     assert caught.value.path == broken and caught.value.line == 4
-    assert "invalid json" in str(caught.value)
+    assert "not valid JSON" in str(caught.value)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from heatmark.data.readers.files import read_json
 from heatmark.data.readers.predictions import prediction_keys, read_predictions
 from heatmark.data.sample import Sample
 from heatmark.errors import DataError
@@ -47,10 +48,7 @@ def write_prediction_json(
 
 
 def read_prediction_json(path: Path, samples: Sequence[Sample]) -> np.ndarray:
-    try:
-        payload = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DataError(path, f"not valid JSON: {error.msg}", error.lineno) from None
+    payload = read_json(path, "prediction file")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise DataError(path, f'not a heatmark predictions file (needs "format": "{FORMAT}")')
     table = payload.get("predictions")

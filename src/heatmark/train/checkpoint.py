@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 import heatmark
+from heatmark.data.readers.files import read_json
 from heatmark.errors import DataError
 
 FORMAT = "heatmark-checkpoint"
@@ -83,12 +84,7 @@ def save_checkpoint(stem: Path, model: nn.Module, metadata: dict[str, Any]) -> N
 
 def read_metadata(stem: Path) -> dict[str, Any]:
     path = meta_path(stem)
-    if not path.is_file():
-        raise DataError(path, "checkpoint sidecar not found (expected next to the .safetensors)")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DataError(path, f"not valid JSON: {error.msg}", error.lineno) from None
+    meta = read_json(path, "checkpoint sidecar")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise DataError(path, f"not a {FORMAT} sidecar")
     return meta

@@ -20,13 +20,12 @@ points (mmpose's face jsons write 1 everywhere) and every ``v > 0`` is visible.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from heatmark.data.readers.files import require_image
+from heatmark.data.readers.files import read_json, require_image
 from heatmark.data.readers.origin import CoordinateOrigin
 from heatmark.data.sample import Sample
 from heatmark.errors import DataError
@@ -47,7 +46,7 @@ def read_coco(path: Path, image_root: Path | None = None,
     scheme and the annotations have ``face_kpts``.
     """
     path = Path(path)
-    document = _load_json(path)
+    document = read_json(path, "annotation file")
     if not isinstance(document, dict) or not isinstance(document.get("annotations"), list) \
             or not isinstance(document.get("images"), list):
         raise DataError(path, "not a COCO keypoint file (needs 'images' and 'annotations' lists)")
@@ -95,19 +94,6 @@ def read_coco(path: Path, image_root: Path | None = None,
             source=f"{path}:{label}",
         ))
     return samples
-
-
-def _load_json(path: Path) -> object:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(path, "annotation file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(path, f"cannot read json ({exc})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"invalid json: {exc.msg} (column {exc.colno})", exc.lineno) from None
 
 
 def _default_field(annotations: list[dict]) -> str:

@@ -1,4 +1,4 @@
-"""File-system helpers shared by the readers: image look-up and existence checks.
+"""File-system helpers shared by the readers: image look-up and existence checks, JSON files.
 
 Images are never decoded at read time; a reader only checks that the file exists (a cheap
 ``stat``), so a missing image fails when the dataset is loaded rather than mid-training.
@@ -6,6 +6,7 @@ Images are never decoded at read time; a reader only checks that the file exists
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -41,3 +42,19 @@ def choose_root(candidates: Iterable[Path], relative: str) -> Path:
         if (folder / relative).is_file():
             return folder
     return ordered[0]
+
+
+def read_json(path: Path, what: str = "json file") -> object:
+    """Parse a JSON file; a missing, unreadable or invalid file raises ``DataError`` naming it
+    (and the line of a syntax error)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(path, f"{what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"cannot read {what} ({exc})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        message = f"not valid JSON: {exc.msg} (column {exc.colno})"
+        raise DataError(path, message, exc.lineno) from None
