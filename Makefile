@@ -22,8 +22,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
-bench: $(STAMP)
+bench: $(STAMP)  # ~10 minutes; needs ../shared/data/300w for the data pipeline
 	$(PY) benchmarks/bench_data_pipeline.py
+	$(PY) benchmarks/bench_models.py
+	$(PY) benchmarks/bench_wasserstein.py --training
 
 clean:
 	rm -rf $(VENV) runs reports

@@ -153,3 +153,26 @@ def test_cli_train_and_evaluate_end_to_end(tmp_path: Path) -> None:
         app, ["evaluate", "--checkpoint", str(tmp_path / "none"), "--data", str(data)]
     )
     assert bad.exit_code == 1 and "none" in bad.output
+
+
+def test_wasserstein_loss_trains_like_any_loss(tmp_path: Path, tiny_faces) -> None:
+    """`loss: wasserstein` with wide targets and GET_BC: finite, decreasing, softmax decoding."""
+    from heatmark.losses.wasserstein import WassersteinLoss
+
+    config = tiny_config(
+        tmp_path,
+        loss={"name": "wasserstein", "epsilon": 0.1},
+        codec={"heatmap_size": 16, "sigma": 1.5},
+        eval={"decoding": "barycenter"},
+        optimizer={"name": "adam", "lr": 5e-3, "weight_decay": 0.0},
+        schedule={"epochs": 6, "milestones": [5]},
+    )
+    trainer = Trainer(config, tiny_faces)
+    assert isinstance(trainer.loss_fn, WassersteinLoss)
+    assert trainer.loss_fn.empty_target == "ignore"  # landmarks augmented out of the crop
+    assert config.softmax_decoding()
+    result = trainer.fit()
+    per_epoch = len(result.losses) // 6
+    first, last = result.losses[:per_epoch], result.losses[-per_epoch:]
+    assert all(torch.isfinite(torch.tensor(result.losses)))
+    assert sum(last) / len(last) < 0.9 * sum(first) / len(first)

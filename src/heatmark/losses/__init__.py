@@ -12,8 +12,15 @@
 from heatmark.losses.adaptive_wing import AdaptiveWingLoss
 from heatmark.losses.distribution import JensenShannonLoss, SoftArgmaxLoss
 from heatmark.losses.pixel import L1Loss, MSELoss
+from heatmark.losses.wasserstein import WassersteinLoss
 from heatmark.losses.wing import WingLoss
 
 __all__ = [
-    "AdaptiveWingLoss", "JensenShannonLoss", "L1Loss", "MSELoss", "SoftArgmaxLoss", "WingLoss",
+    "AdaptiveWingLoss",
+    "JensenShannonLoss",
+    "L1Loss",
+    "MSELoss",
+    "SoftArgmaxLoss",
+    "WassersteinLoss",
+    "WingLoss",
 ]

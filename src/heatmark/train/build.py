@@ -13,6 +13,7 @@ from heatmark.losses.adaptive_wing import AdaptiveWingLoss
 from heatmark.losses.base import WeightMap
 from heatmark.losses.distribution import JensenShannonLoss, SoftArgmaxLoss
 from heatmark.losses.pixel import L1Loss, MSELoss
+from heatmark.losses.wasserstein import WassersteinLoss
 from heatmark.losses.wing import WingLoss
 from heatmark.models.hourglass import StackedHourglass
 from heatmark.models.hrnet import HRNetW18
@@ -98,8 +99,6 @@ def build_loss(config: LossConfig) -> nn.Module:
     if isinstance(config, SoftArgmaxConfig):
         return SoftArgmaxLoss(config.beta)
     if isinstance(config, WassersteinConfig):
-        from heatmark.losses.wasserstein import WassersteinLoss
-
         return WassersteinLoss(
             cost=config.cost,
             epsilon=config.epsilon,
@@ -107,6 +106,8 @@ def build_loss(config: LossConfig) -> nn.Module:
             tolerance=config.tolerance,
             debiased=config.debiased,
             temperature=config.temperature,
+            # A landmark augmented out of the crop has an all-zero target: leave it out.
+            empty_target="ignore",
         )
     raise TypeError(f"unsupported loss config {type(config).__name__}")
 

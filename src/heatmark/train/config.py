@@ -129,10 +129,10 @@ class WassersteinConfig(Section):
     name: Literal["wasserstein"] = "wasserstein"
     cost: Literal["euclidean", "sqeuclidean", "l1"] = "euclidean"
     epsilon: float = Field(0.05, gt=0, description="entropic regularisation, map side = 1")
-    max_iterations: int = Field(100, ge=1)
-    tolerance: float = Field(1e-4, ge=0)
+    max_iterations: int = Field(100, ge=1, description="Sinkhorn iterations per level, at most")
+    tolerance: float = Field(1e-2, ge=0, description="stop at this L1 marginal violation")
     debiased: bool = False
-    temperature: float = Field(1.0, gt=0)
+    temperature: float = Field(1.0, gt=0, description="softmax temperature of the prediction")
 
 
 LossConfig = Annotated[
