@@ -153,6 +153,7 @@ def evaluate(
         trained.scheme.num_points,
         decoding or cfg.eval.decoding,
         cfg.softmax_decoding(),
+        temperature=cfg.softmax_temperature(),
         batch_size=batch_size,
     )
     if save_predictions is not None:

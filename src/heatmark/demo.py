@@ -94,6 +94,7 @@ def _evaluate(trainer: Trainer, config: Config) -> tuple[Evaluation, np.ndarray]
         trainer.scheme.num_points,
         config.eval.decoding,
         config.softmax_decoding(),
+        temperature=config.softmax_temperature(),
         batch_size=32,
     )
     evaluation = evaluate_samples(

@@ -85,6 +85,19 @@ def test_plain_barycenter_is_biased_at_the_border_and_the_correction_fixes_it() 
     assert abs(raw[0, 1].item() - 30.0) < 1e-3  # the other axis is not cut
 
 
+def test_softmax_barycenter_uses_the_loss_temperature() -> None:
+    """Logits trained as softmax(z / T) decode at the centre only with the same T."""
+    temperature = 0.1
+    target = gaussian_heatmaps(torch.tensor([[6.0, 9.0]]), 32, 32, sigma=1.5)
+    logits = temperature * torch.log(target / target.sum())
+    matched, _ = decode_barycenter(logits, softmax=True, border_sigma=1.5, temperature=temperature)
+    plain, _ = decode_barycenter(logits, softmax=True, border_sigma=1.5)
+    assert (matched[0] - torch.tensor([6.0, 9.0])).norm() < 1e-3
+    assert (plain[0] - torch.tensor([6.0, 9.0])).norm() > 0.5  # a wider map, pulled inwards
+    with pytest.raises(ValueError, match="temperature"):
+        decode_barycenter(logits, softmax=True, temperature=0.0)
+
+
 def test_barycenter_window_ignores_far_activations() -> None:
     maps = gaussian_heatmaps(torch.tensor([[20.0, 20.0]]), 64, 64, sigma=1.0)
     maps[0, 60, 60] = 0.5  # a spurious far activation

@@ -98,6 +98,7 @@ class HeatmapCodec:
         num_points: int,
         decoding: Decoding = Decoding.GET_MAX,
         softmax: bool = True,
+        temperature: float = 1.0,
     ) -> tuple[Tensor, Tensor]:
         """(B, C, h, w) network output -> (B, K, 2) input-pixel points and (B, K) scores.
 
@@ -106,7 +107,7 @@ class HeatmapCodec:
         ``softmax=True`` (logit outputs, e.g. Wasserstein-trained) the barycenter is over the
         whole map, as in the Wasserstein paper; with ``softmax=False`` (regressed heatmaps, whose
         low background would otherwise outweigh the peak) it is over the 3-sigma window around
-        the maximum.
+        the maximum; ``temperature`` is the softmax temperature the loss trained with.
         """
         maps = heatmaps[:, :num_points].detach()
         if decoding is Decoding.GET_MAX:
@@ -114,6 +115,10 @@ class HeatmapCodec:
         else:
             window = None if softmax else max(2, math.ceil(3 * self.sigma))
             coords, scores = decode_barycenter(
-                maps, softmax=softmax, window=window, border_sigma=self.sigma
+                maps,
+                softmax=softmax,
+                window=window,
+                border_sigma=self.sigma,
+                temperature=temperature,
             )
         return self.to_input(coords), scores

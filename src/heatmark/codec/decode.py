@@ -72,6 +72,7 @@ def decode_barycenter(
     softmax: bool = True,
     window: int | None = None,
     border_sigma: float | None = None,
+    temperature: float = 1.0,
 ) -> tuple[Tensor, Tensor]:
     """GET_BC: the barycenter of the heatmap as a distribution.
 
@@ -82,6 +83,8 @@ def decode_barycenter(
         window: if given, only pixels within this radius (Chebyshev) of the argmax count.
         border_sigma: the target sigma; if given, undo the inward pull of the border (exact for
             Gaussian maps of this sigma).
+        temperature: with ``softmax``, the distribution is softmax(map / temperature): the same
+            temperature the loss trained with, or the barycenter is of another distribution.
 
     Returns:
         coords (..., 2) x, y in heatmap pixels, and scores (...,) the maximum values.
@@ -108,7 +111,9 @@ def decode_barycenter(
         (xs >= x_lo[:, None]) & (xs <= x_hi[:, None])
     )[:, None, :]
     if softmax:
-        flat = maps.masked_fill(~inside, float("-inf")).reshape(n, -1)
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        flat = (maps / temperature).masked_fill(~inside, float("-inf")).reshape(n, -1)
         prob = torch.softmax(flat, dim=-1).reshape(n, height, width)
     else:
         mass = maps.clamp_min(0) * inside

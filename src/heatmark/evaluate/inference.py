@@ -20,6 +20,7 @@ def predict_dataset(
     decoding: Decoding = Decoding.GET_MAX,
     softmax: bool = True,
     batch_size: int = 16,
+    temperature: float = 1.0,
     device: torch.device | str = "cpu",
     workers: int = 0,
     channels_last: bool = False,
@@ -28,7 +29,8 @@ def predict_dataset(
 
     ``num_points`` is the model's landmark count (the dataset may follow another scheme in
     cross-dataset evaluation: it then only provides the crops). The last stack's output is
-    decoded (earlier stacks only serve intermediate supervision).
+    decoded (earlier stacks only serve intermediate supervision). ``softmax`` and
+    ``temperature``: how GET_BC turns maps into distributions (``Config.softmax_decoding``).
     """
     was_training = model.training
     model.eval()
@@ -39,7 +41,9 @@ def predict_dataset(
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         heatmaps = model(images)[-1].float()
-        coords, score = codec.decode(heatmaps, num_points, decoding, softmax=softmax)
+        coords, score = codec.decode(
+            heatmaps, num_points, decoding, softmax=softmax, temperature=temperature
+        )
         inverse = torch.linalg.inv(batch["matrix"]).to(torch.float64)
         coords = coords.cpu().to(torch.float64)
         original = coords @ inverse[:, :2, :2].transpose(1, 2) + inverse[:, None, :2, 2]

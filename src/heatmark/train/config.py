@@ -214,6 +214,10 @@ class Config(Section):
             return self.eval.softmax
         return self.loss.name in ("wasserstein", "jsd", "soft-argmax")
 
+    def softmax_temperature(self) -> float:
+        """The temperature of the loss's softmax, which GET_BC must use too (1 if none)."""
+        return getattr(self.loss, "temperature", 1.0)
+
 
 _TAGGED = ("model", "loss")
 

@@ -228,6 +228,7 @@ class Trainer:
             self.scheme.num_points,
             cfg.eval.decoding,
             cfg.softmax_decoding(),
+            temperature=cfg.softmax_temperature(),
             batch_size=cfg.train.batch_size,
             device=self.device,
             channels_last=self.channels_last,
