@@ -83,13 +83,16 @@ def train(
     resume: Annotated[
         Path | None, typer.Option("--resume", help="run directory (or checkpoint) to continue")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="replace an earlier run of the same name")
+    ] = False,
 ) -> None:
     """Train a landmark detector from a config (recipes in configs/)."""
     from heatmark.train.config import load_config
     from heatmark.train.trainer import Trainer
 
     cfg = load_config(config, overrides or [])
-    trainer = Trainer(cfg, console=console)
+    trainer = Trainer(cfg, console=console, overwrite=overwrite)
     if resume is not None:
         trainer.resume(resume)
     result = trainer.fit()

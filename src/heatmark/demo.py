@@ -132,7 +132,7 @@ def run_demo(data: Path | None, minutes: float, out: Path, console: Console) -> 
     epochs = max(1, int(minutes * 60 * speed * 0.9 / len(trainer.train_set)))
     config = demo_config(out, epochs, minutes * 1.15, real)
     console.print(f"measured {speed:.1f} training images/s -> {epochs} epochs in ~{minutes:g} min")
-    trainer = Trainer(config, samples, console)
+    trainer = Trainer(config, samples, console, overwrite=True)  # each demo starts afresh
     before, _ = _evaluate(trainer, config)
     started = time.monotonic()
     trainer.fit()

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from heatmark.cli import app
 from heatmark.data.readers.pts import write_pts
 from heatmark.data.synthetic import synthetic_faces
+from heatmark.errors import HeatmarkError
 from heatmark.train.trainer import NonFiniteLoss, Trainer
 
 
@@ -176,3 +177,14 @@ def test_wasserstein_loss_trains_like_any_loss(tmp_path: Path, tiny_faces) -> No
     first, last = result.losses[:per_epoch], result.losses[-per_epoch:]
     assert all(torch.isfinite(torch.tensor(result.losses)))
     assert sum(last) / len(last) < 0.9 * sum(first) / len(first)
+
+
+def test_a_fresh_run_never_appends_to_an_old_one(tmp_path: Path, tiny_faces) -> None:
+    config = tiny_config(tmp_path, schedule={"epochs": 1})
+    Trainer(config, tiny_faces).fit()
+    run = tmp_path / "runs" / "tiny"
+    with pytest.raises(HeatmarkError, match=r"already holds a run.*--resume"):
+        Trainer(config, tiny_faces).fit()
+    Trainer(config, tiny_faces, overwrite=True).fit()
+    rows = list(csv.DictReader((run / "validation.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0]  # the old run's rows are gone

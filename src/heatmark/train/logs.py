@@ -3,10 +3,41 @@
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
+
+from heatmark.errors import HeatmarkError
+
+RUN_FILES = ("steps.csv", "validation.csv", "config.yaml", "tensorboard")
+"""What a run writes besides its checkpoints (``last.*``, ``best.*``)."""
+
+
+def claim_run_dir(run_dir: Path, overwrite: bool, remove: bool) -> None:
+    """Refuse to start a new run on top of an old one (its logs would be appended to).
+
+    ``overwrite`` lets a fresh run replace the old run's files; ``remove`` says whether this
+    process deletes them (the main process; the others only check).
+    """
+    checkpoints = sorted(run_dir.glob("last.*")) + sorted(run_dir.glob("best.*"))
+    if not checkpoints:
+        return
+    if not overwrite:
+        raise HeatmarkError(
+            f"{run_dir} already holds a run: continue it with --resume {run_dir}, start over "
+            "with --overwrite, or pick another name with --set name=NEW"
+        )
+    if remove:
+        for path in checkpoints:
+            path.unlink()
+        for name in RUN_FILES:
+            path = run_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
 
 
 class RunLog:

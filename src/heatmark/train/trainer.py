@@ -53,7 +53,7 @@ from heatmark.train.distributed import (
     init_distributed,
     shutdown_distributed,
 )
-from heatmark.train.logs import RunLog
+from heatmark.train.logs import RunLog, claim_run_dir
 
 
 class NonFiniteLoss(HeatmarkError):
@@ -91,8 +91,11 @@ class Trainer:
         config: Config,
         samples: tuple[list[Sample], list[Sample]] | None = None,
         console: Console | None = None,
+        overwrite: bool = False,
     ) -> None:
+        """``overwrite``: a fresh (not resumed) run may replace an earlier run's files."""
         self.config = config
+        self.overwrite = overwrite
         self.console = console or Console(stderr=True)
         self.device = select_device(config.train.device)
         self.context: DistributedContext = init_distributed(self.device.type)
@@ -239,6 +242,8 @@ class Trainer:
     def fit(self) -> TrainResult:
         cfg = self.config
         main = self.context.is_main
+        if self.start_epoch == 0:
+            claim_run_dir(self.run_dir, self.overwrite, remove=main)
         log = RunLog(self.run_dir) if main else None
         if main:
             (self.run_dir / "config.yaml").write_text(config_to_yaml(cfg))
