@@ -116,11 +116,16 @@ def _grid(dataset: LandmarkDataset, pred: np.ndarray, count: int = 16) -> np.nda
     return landmark_grid(images, preds, gts, columns=4)
 
 
-def run_demo(data: Path | None, minutes: float, out: Path, console: Console) -> dict:
-    """Train for about ``minutes`` and write the report to ``out``; returns the summary."""
+def run_demo(
+    data: Path | None, minutes: float, out: Path, console: Console, faces: int = 4000
+) -> dict:
+    """Train for about ``minutes`` and write the report to ``out``; returns the summary.
+
+    ``faces``: how many synthetic training faces to render when no ``data`` is given.
+    """
     real = data is not None
     provisional = demo_config(out, 1, minutes, real)
-    count = 4000 if not real else 0
+    count = faces if not real else 0
     samples = _samples(data, count, provisional.data.input_size)
     source = str(data) if real else "synthetic faces (rendered by heatmark)"
     console.print(
