@@ -683,6 +683,14 @@ def check_probability_maps(maps: Tensor, name: str) -> None:
         )
 
 
+def check_map_pair(a: Tensor, b: Tensor) -> None:
+    """Both are valid probability maps (``check_probability_maps``) of the same shape."""
+    check_probability_maps(a, "a")
+    check_probability_maps(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"maps a {tuple(a.shape)} and b {tuple(b.shape)} differ in shape")
+
+
 def sinkhorn(a: Tensor, b: Tensor, options: SinkhornOptions | None = None) -> SinkhornResult:
     """Solve entropic OT between each pair of probability maps ``a[n]``, ``b[n]`` (N, H, W).
 
@@ -690,10 +698,7 @@ def sinkhorn(a: Tensor, b: Tensor, options: SinkhornOptions | None = None) -> Si
     result's tensors have the input dtype; the solve itself runs in ``solve_dtype``.
     """
     options = options or SinkhornOptions()
-    check_probability_maps(a, "a")
-    check_probability_maps(b, "b")
-    if a.shape != b.shape:
-        raise ValueError(f"maps a {tuple(a.shape)} and b {tuple(b.shape)} differ in shape")
+    check_map_pair(a, b)
     dtype = solve_dtype(options, a)
     with torch.no_grad():
         result = _solve_pair(a.detach().to(dtype), b.detach().to(dtype), options)
@@ -848,10 +853,7 @@ def sinkhorn_cost(
     options = options or SinkhornOptions()
     if value not in get_args(LossValue):
         raise ValueError(f"value must be one of {get_args(LossValue)}, got {value!r}")
-    check_probability_maps(a, "a")
-    check_probability_maps(b, "b")
-    if a.shape != b.shape:
-        raise ValueError(f"maps a {tuple(a.shape)} and b {tuple(b.shape)} differ in shape")
+    check_map_pair(a, b)
     return sinkhorn_value(a, b, options, value=value, debiased=debiased)
 
 
