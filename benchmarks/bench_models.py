@@ -77,9 +77,7 @@ BASELINE = Variant("eager NCHW fp32")
 
 def _optimizer(kind: str, parameters, fused: bool) -> torch.optim.Optimizer:
     if kind == "rmsprop":  # no fused CPU kernel: the multi-tensor (foreach) path is the fast one
-        return torch.optim.RMSprop(
-            parameters, lr=1e-4, weight_decay=1e-5, foreach=fused or None
-        )
+        return torch.optim.RMSprop(parameters, lr=1e-4, weight_decay=1e-5, foreach=fused or None)
     return torch.optim.Adam(parameters, lr=1e-4, fused=fused or None)
 
 
@@ -165,7 +163,8 @@ def training_table(args: argparse.Namespace, bf16_helps: bool) -> list[str]:
     if bf16_helps:
         variants.append(Variant("channels_last + bf16 autocast", channels_last=True, bf16=True))
     lines = [
-        "| model | batch | " + " | ".join(f"{v.name} img/s" for v in variants)
+        "| model | batch | "
+        + " | ".join(f"{v.name} img/s" for v in variants)
         + " | best fast path | speed-up |",
         "|" + "---|" * (len(variants) + 4),
     ]
@@ -178,9 +177,7 @@ def training_table(args: argparse.Namespace, bf16_helps: bool) -> list[str]:
         fastest = max((v.name for v in variants[1:]), key=rates.__getitem__)
         ratio = rates[fastest] / rates[BASELINE.name]
         cells = " | ".join(f"{rates[v.name]:.2f}" for v in variants)
-        lines.append(
-            f"| {spec.name} | {args.batch} | {cells} | {fastest} | {ratio:.2f}x |"
-        )
+        lines.append(f"| {spec.name} | {args.batch} | {cells} | {fastest} | {ratio:.2f}x |")
         slow_warmups = {k: v for k, v in warmup.items() if v > 10 * best[k] * args.warmup}
         for name, seconds in slow_warmups.items():
             lines.append(f"|  | | warm-up of {name}: {seconds:.0f} s (compilation) |")

@@ -223,23 +223,48 @@ def run_loss_table(args: argparse.Namespace) -> list[Row]:
     a, b = distributions(logits, target)
     for cost in args.costs:
         per_pair, reference = pot_loop(a, b, cost, args.eps, args.pot_pairs)
-        rows.append(Row("POT sinkhorn2 loop (extrapolated)", cost, per_pair * maps, 0.0,
-                        f"{per_pair:.2f} s/pair, {args.pot_pairs} pairs, renormalised"))
+        rows.append(
+            Row(
+                "POT sinkhorn2 loop (extrapolated)",
+                cost,
+                per_pair * maps,
+                0.0,
+                f"{per_pair:.2f} s/pair, {args.pot_pairs} pairs, renormalised",
+            )
+        )
         if cost == "euclidean" and args.pot_as_given_pairs:
             per_pair, values = pot_loop(a, b, cost, args.eps, args.pot_as_given_pairs, False)
-            rows.append(Row("POTx maps as given (hits 1000 it)", cost, per_pair * maps,
-                            relative_error(torch.as_tensor(values), reference),
-                            f"{per_pair:.2f} s/pair, {args.pot_as_given_pairs} pair(s)"))
+            rows.append(
+                Row(
+                    "POTx maps as given (hits 1000 it)",
+                    cost,
+                    per_pair * maps,
+                    relative_error(torch.as_tensor(values), reference),
+                    f"{per_pair:.2f} s/pair, {args.pot_as_given_pairs} pair(s)",
+                )
+            )
         if cost == "euclidean" and not args.skip_dense:
             dense_step = backward_of(lambda p, c=cost: dense_gemm(p, target, c, args.eps))
             seconds = timed(dense_step, 1)
-            rows.append(Row(f"dense GEMM log-domain, {PLAIN_ITERATIONS} it", cost, seconds,
-                            relative_error(dense_step(), reference)))
+            rows.append(
+                Row(
+                    f"dense GEMM log-domain, {PLAIN_ITERATIONS} it",
+                    cost,
+                    seconds,
+                    relative_error(dense_step(), reference),
+                )
+            )
         if cost != "euclidean":
             plain_step = backward_of(lambda p, c=cost: plain_separable(p, target, c, args.eps))
             seconds = timed(plain_step, 1)
-            rows.append(Row(f"plain separable log-domain, {PLAIN_ITERATIONS} it", cost, seconds,
-                            relative_error(plain_step(), reference)))
+            rows.append(
+                Row(
+                    f"plain separable log-domain, {PLAIN_ITERATIONS} it",
+                    cost,
+                    seconds,
+                    relative_error(plain_step(), reference),
+                )
+            )
         tolerances = [args.tolerance, *([args.loose_tolerance] if args.loose_tolerance else [])]
         for tolerance in tolerances:
             loss = WassersteinLoss(cost=cost, epsilon=args.eps, tolerance=tolerance)
@@ -251,16 +276,19 @@ def run_loss_table(args: argparse.Namespace) -> list[Row]:
             ours()  # warm-up: kernel fits and caches
             seconds = timed(ours, args.repeats)
             error = relative_error(ours(), reference)
-            rows.append(Row(f"heatmark WassersteinLoss, tolerance {tolerance:g}", cost, seconds,
-                            error))
+            rows.append(
+                Row(f"heatmark WassersteinLoss, tolerance {tolerance:g}", cost, seconds, error)
+            )
     return rows
 
 
 def print_table(rows: list[Row]) -> None:
     seconds = {(row.method.split(" ")[0], row.cost): row.seconds for row in rows}
     mse = seconds[("MSE", "-")]
-    print("| method | cost | seconds | x MSE time | speed-up vs POT | vs POT as given "
-          "| vs dense GEMM | vs plain separable | max rel. error vs POT | note |")
+    print(
+        "| method | cost | seconds | x MSE time | speed-up vs POT | vs POT as given "
+        "| vs dense GEMM | vs plain separable | max rel. error vs POT | note |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         mine = row.method.startswith("heatmark")
@@ -307,8 +335,10 @@ def run_training(args: argparse.Namespace) -> None:
             start = time.perf_counter()
             step(loss_fn)
             times[name].append(time.perf_counter() - start)
-    print(f"\nHG-1 (num_stacks=1) at 256, batch {args.train_batch}, forward + backward, "
-          f"median of {args.train_repeats}:\n")
+    print(
+        f"\nHG-1 (num_stacks=1) at 256, batch {args.train_batch}, forward + backward, "
+        f"median of {args.train_repeats}:\n"
+    )
     print("| loss | seconds / step | x MSE step |")
     print("|---|---|---|")
     base = statistics.median(times["MSE"])
@@ -325,19 +355,33 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=3.0, help="target sigma, heatmap pixels")
     parser.add_argument("--eps", type=float, default=0.05, help="epsilon, map side = 1")
     parser.add_argument("--tolerance", type=float, default=1e-2, help="heatmark's default")
-    parser.add_argument("--loose-tolerance", type=float, default=3e-2,
-                        help="a second, looser heatmark row (0: skip)")
+    parser.add_argument(
+        "--loose-tolerance",
+        type=float,
+        default=3e-2,
+        help="a second, looser heatmark row (0: skip)",
+    )
     parser.add_argument("--costs", nargs="+", default=["euclidean", "sqeuclidean", "l1"])
     parser.add_argument("--pot-pairs", type=int, default=4)
-    parser.add_argument("--pot-as-given-pairs", type=int, default=1,
-                        help="pairs for the POT run on float32-normalised maps (0: skip)")
+    parser.add_argument(
+        "--pot-as-given-pairs",
+        type=int,
+        default=1,
+        help="pairs for the POT run on float32-normalised maps (0: skip)",
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-dense", action="store_true", help="skip the ~1 min dense GEMM")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true",
-                        help="2 x 68 maps, 2 POT pairs, no dense GEMM: a smoke run in seconds")
-    parser.add_argument("--training", action="store_true",
-                        help="also time HG-1 256 training steps with Wasserstein vs MSE")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 x 68 maps, 2 POT pairs, no dense GEMM: a smoke run in seconds",
+    )
+    parser.add_argument(
+        "--training",
+        action="store_true",
+        help="also time HG-1 256 training steps with Wasserstein vs MSE",
+    )
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-repeats", type=int, default=3)
     args = parser.parse_args()
@@ -345,9 +389,11 @@ def main() -> None:
         args.batch, args.pot_pairs, args.repeats, args.skip_dense = 2, 2, 3, True
         args.pot_as_given_pairs = 0
         args.train_batch, args.train_repeats = 2, 2
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.batch} x {args.points} maps of {args.size}x{args.size}, eps {args.eps} "
-          f"(map side 1), target sigma {args.sigma}, tolerance {args.tolerance}\n")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.batch} x {args.points} maps of {args.size}x{args.size}, eps {args.eps} "
+        f"(map side 1), target sigma {args.sigma}, tolerance {args.tolerance}\n"
+    )
     print_table(run_loss_table(args))
     if args.training:
         run_training(args)

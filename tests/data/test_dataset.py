@@ -103,9 +103,7 @@ def test_holdout_split_is_seeded_and_order_independent() -> None:
     train, val = holdout_split(samples, 0.1, seed=0, subset="helen/trainset")
     assert len(val) == 2 and len(train) == 38
     assert all(s.subset == "helen/trainset" for s in val)
-    _, again_val = holdout_split(
-        list(reversed(samples)), 0.1, seed=0, subset="helen/trainset"
-    )
+    _, again_val = holdout_split(list(reversed(samples)), 0.1, seed=0, subset="helen/trainset")
     assert {s.source for s in again_val} == {s.source for s in val}
     _, other = holdout_split(samples, 0.5, seed=1, subset="helen/trainset")
     assert len(other) == 10

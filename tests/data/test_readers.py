@@ -71,6 +71,7 @@ def face_tree(root: Path, parts: dict[str, int]) -> dict[str, np.ndarray]:
 
 # --- .pts format -----------------------------------------------------------------------------
 
+
 def test_pts_one_based_on_disk_zero_based_inside(tmp_path):
     path = tmp_path / "a.pts"
     path.write_text(pts_text(["1 1", "11.5 3"], 2))
@@ -87,15 +88,23 @@ def test_pts_write_read_round_trip_is_exact(tmp_path):
     write_pts(tmp_path / "d.pts", dyadic)
     np.testing.assert_array_equal(read_pts(tmp_path / "d.pts"), dyadic)
     rng = np.random.default_rng(2)
-    generic = np.concatenate([rng.uniform(-5, 3, size=(40, 2)), rng.uniform(0, 5000, (40, 2)),
-                              [[0.1 + 0.2, 1e-300], [511.75, 1023.999999999], [-0.5, 2.0**60]]])
+    generic = np.concatenate(
+        [
+            rng.uniform(-5, 3, size=(40, 2)),
+            rng.uniform(0, 5000, (40, 2)),
+            [[0.1 + 0.2, 1e-300], [511.75, 1023.999999999], [-0.5, 2.0**60]],
+        ]
+    )
     write_pts(tmp_path / "g.pts", generic)
     np.testing.assert_array_equal(read_pts(tmp_path / "g.pts"), generic)  # bit-exact
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(-1e7, 1e7, allow_nan=False), min_size=2, max_size=40).filter(
-    lambda values: len(values) % 2 == 0))
+@given(
+    st.lists(st.floats(-1e7, 1e7, allow_nan=False), min_size=2, max_size=40).filter(
+        lambda values: len(values) % 2 == 0
+    )
+)
 def test_pts_text_round_trip_is_bit_exact_for_any_float(values):
     points = np.array(values).reshape(-1, 2)
     np.testing.assert_array_equal(parse_pts(format_pts(points), "p.pts"), points)
@@ -143,10 +152,12 @@ def test_pts_missing_brace_wrong_count_and_missing_file(tmp_path):
 
 # --- 300-W trees -----------------------------------------------------------------------------
 
+
 def test_300w_tree_subsets_order_and_conversion(tmp_path):
     root = tmp_path / "300W"
-    written = face_tree(root, {"afw": 2, "helen/trainset": 1, "helen/testset": 1,
-                               "lfpw/testset": 2, "ibug": 1})
+    written = face_tree(
+        root, {"afw": 2, "helen/trainset": 1, "helen/testset": 1, "lfpw/testset": 2, "ibug": 1}
+    )
     samples = read_300w(root)
     assert [s.source for s in samples] == sorted(written)  # deterministic, sorted paths
     for sample in samples:
@@ -154,8 +165,15 @@ def test_300w_tree_subsets_order_and_conversion(tmp_path):
         assert sample.scheme is FACE_68 and sample.image_path.is_file()
         assert sample.image_path.stem == Path(sample.source).stem
     subsets = [s.subset for s in samples]
-    assert subsets == ["afw", "afw", "helen/testset", "helen/trainset", "ibug",
-                       "lfpw/testset", "lfpw/testset"]
+    assert subsets == [
+        "afw",
+        "afw",
+        "helen/testset",
+        "helen/trainset",
+        "ibug",
+        "lfpw/testset",
+        "lfpw/testset",
+    ]
     splits = [split_300w(s) for s in subsets]
     assert splits.count("common") == 3 and splits.count("challenge") == 1
     assert splits.count("train") == 3
@@ -202,8 +220,9 @@ FRAME_COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]  # BGR: red, green, blue
 def write_clip(clip: Path, numbers: list[int], video: bool = True) -> dict[int, np.ndarray]:
     clip.mkdir(parents=True)
     if video:
-        writer = cv2.VideoWriter(str(clip / "vid.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25,
-                                 (32, 24))
+        writer = cv2.VideoWriter(
+            str(clip / "vid.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, (32, 24)
+        )
         assert writer.isOpened()
         for colour in FRAME_COLOURS:
             writer.write(np.full((24, 32, 3), colour, np.uint8))
@@ -241,8 +260,10 @@ def test_300vw_frames_variant_and_root_of_clips(tmp_path):
     write_clip(tmp_path / "410", [1], video=True)
     samples = load_dataset(tmp_path)  # a 300-VW root: every clip, sorted
     assert [(s.image_path.name, s.frame_index, s.subset) for s in samples] == [
-        ("000002.jpg", None, "train"), ("000007.jpg", None, "train"),
-        ("vid.avi", 0, "category3")]
+        ("000002.jpg", None, "train"),
+        ("000007.jpg", None, "train"),
+        ("vid.avi", 0, "category3"),
+    ]
     (tmp_path / "001" / "imgs" / "000007.jpg").unlink()
     with pytest.raises(DataError, match=r"000007\.pts: no frame image"):
         read_300vw(tmp_path / "001")
@@ -255,6 +276,7 @@ def test_300vw_clip_without_frames_or_video(tmp_path):
 
 
 # --- auto-loader -----------------------------------------------------------------------------
+
 
 def test_load_dataset_recognises_pts_trees_and_rejects_the_rest(tmp_path):
     face_tree(tmp_path / "tree", {"ibug": 2})
@@ -280,13 +302,17 @@ def test_load_dataset_recognises_pts_trees_and_rejects_the_rest(tmp_path):
 
 # --- prediction trees ------------------------------------------------------------------------
 
+
 def test_predictions_round_trip_through_pts_tree(tmp_path):
     face_tree(tmp_path / "gt", {"afw": 2, "ibug": 1})
     samples = read_300w(tmp_path / "gt")
     predictions = np.stack([s.points + 0.125 for s in samples])
     files = write_predictions(tmp_path / "pred", samples, predictions)
     assert [f.relative_to(tmp_path / "pred").as_posix() for f in files] == [
-        "afw/face00.pts", "afw/face01.pts", "ibug/face00.pts"]
+        "afw/face00.pts",
+        "afw/face01.pts",
+        "ibug/face00.pts",
+    ]
     np.testing.assert_array_equal(read_predictions(tmp_path / "pred", samples), predictions)
     files[1].unlink()
     with pytest.raises(DataError, match=r"face01\.pts: no prediction"):
@@ -298,15 +324,22 @@ def test_prediction_keys_are_unique_for_faces_sharing_an_image(tmp_path):
     video = tmp_path / "001" / "vid.avi"
     from heatmark.data.sample import Sample
 
-    samples = [Sample(points=face_points(), scheme=FACE_68, image_path=image),
-               Sample(points=face_points(), scheme=FACE_68, image_path=image),
-               Sample(points=face_points(), scheme=FACE_68, image_path=video, frame_index=5),
-               Sample(points=face_points(), scheme=FACE_68, image=np.zeros((4, 4, 3), np.uint8))]
-    assert prediction_keys(samples) == ["img/crowd_face1", "img/crowd_face2", "001/vid/000006",
-                                         "sample_000004"]
+    samples = [
+        Sample(points=face_points(), scheme=FACE_68, image_path=image),
+        Sample(points=face_points(), scheme=FACE_68, image_path=image),
+        Sample(points=face_points(), scheme=FACE_68, image_path=video, frame_index=5),
+        Sample(points=face_points(), scheme=FACE_68, image=np.zeros((4, 4, 3), np.uint8)),
+    ]
+    assert prediction_keys(samples) == [
+        "img/crowd_face1",
+        "img/crowd_face2",
+        "001/vid/000006",
+        "sample_000004",
+    ]
 
 
 # --- the real data in ../shared/data ---------------------------------------------------------
+
 
 def test_shared_300w_reads_all_faces_fast():
     root = shared("300w")
@@ -337,10 +370,16 @@ def test_shared_300vw_fixture_pts_and_json_agree():
     assert from_json[0].load_image().shape == (720, 1280, 3)
 
 
-@pytest.mark.parametrize(("name", "count", "scheme_points"),
-                         [("300w/test_300w.json", 2, 68), ("wflw/test_wflw.json", 4, 98),
-                          ("cofw/test_cofw.json", 2, 29), ("aflw/test_aflw.json", 2, 19),
-                          ("coco/test_coco_wholebody.json", 4, 68)])
+@pytest.mark.parametrize(
+    ("name", "count", "scheme_points"),
+    [
+        ("300w/test_300w.json", 2, 68),
+        ("wflw/test_wflw.json", 4, 98),
+        ("cofw/test_cofw.json", 2, 29),
+        ("aflw/test_aflw.json", 2, 19),
+        ("coco/test_coco_wholebody.json", 4, 68),
+    ],
+)
 def test_shared_fixture_jsons(name, count, scheme_points):
     samples = load_dataset(shared(f"fixtures/{name}"))
     assert len(samples) == count

@@ -42,10 +42,13 @@ def grid_points(count: int, seed: int) -> np.ndarray:
 
 # --- WFLW ------------------------------------------------------------------------------------
 
+
 def wflw_line(points: np.ndarray, box, flags, image: str) -> str:
     numbers = [*points.reshape(-1).tolist(), *box, *flags]
-    return " ".join(f"{value:g}" if isinstance(value, int) else repr(value)
-                    for value in numbers) + f" {image}"
+    return (
+        " ".join(f"{value:g}" if isinstance(value, int) else repr(value) for value in numbers)
+        + f" {image}"
+    )
 
 
 @pytest.fixture
@@ -55,10 +58,14 @@ def wflw_release(tmp_path):
     lists.mkdir(parents=True)
     for name in ("12--Group/a.jpg", "12--Group/b.jpg"):
         write_image(tmp_path / "WFLW_images" / name)
-    faces = [(grid_points(98, seed), [10, 20, 200, 220], flags, image) for seed, flags, image in (
-        (1, [1, 0, 0, 0, 1, 0], "12--Group/a.jpg"),
-        (2, [0, 0, 0, 0, 0, 0], "12--Group/a.jpg"),
-        (3, [0, 1, 1, 1, 0, 1], "12--Group/b.jpg"))]
+    faces = [
+        (grid_points(98, seed), [10, 20, 200, 220], flags, image)
+        for seed, flags, image in (
+            (1, [1, 0, 0, 0, 1, 0], "12--Group/a.jpg"),
+            (2, [0, 0, 0, 0, 0, 0], "12--Group/a.jpg"),
+            (3, [0, 1, 1, 1, 0, 1], "12--Group/b.jpg"),
+        )
+    ]
     path = lists / "list_98pt_rect_attr_test.txt"
     path.write_text("\n".join(wflw_line(*face) for face in faces) + "\n")
     return path, faces
@@ -68,8 +75,9 @@ def test_wflw_list_fields_and_image_root(wflw_release):
     path, faces = wflw_release
     samples = read_wflw(path)
     assert len(samples) == 3
-    for number, (sample, (points, box, flags, image)) in enumerate(zip(samples, faces,
-                                                                        strict=True), start=1):
+    for number, (sample, (points, box, flags, image)) in enumerate(
+        zip(samples, faces, strict=True), start=1
+    ):
         assert sample.scheme is WFLW_98 and sample.subset == "test"
         assert sample.source == f"{path}:{number}"
         np.testing.assert_array_equal(sample.points, points)  # zero-based: taken as they are
@@ -117,11 +125,12 @@ def test_empty_wflw_list(tmp_path):
 
 # --- COFW (MATLAB v7.3 = HDF5, and v5) -------------------------------------------------------
 
+
 def cofw_faces():
     colour = np.zeros((5, 7, 3), np.uint8)
     colour[1, 4] = (250, 10, 20)  # R, G, B of one pixel at row 1, column 4
     colour[:, :, 1] = np.arange(7, dtype=np.uint8)[None, :] * 3  # green encodes the column
-    grey = (np.arange(24, dtype=np.uint8).reshape(4, 6) * 10)
+    grey = np.arange(24, dtype=np.uint8).reshape(4, 6) * 10
     phis = np.zeros((2, 87))
     for row in range(2):
         points = grid_points(29, 10 + row) + 1  # MATLAB 1-based
@@ -145,8 +154,9 @@ def write_cofw_v73(path: Path, images, phis, boxes, names=("IsT", "phisT", "bbox
         cell = file.create_dataset(images_key, data=np.array([references], dtype=h5py.ref_dtype))
         cell.attrs["MATLAB_class"] = np.bytes_("cell")  # MATLAB N x 1 -> HDF5 1 x N
         for key, matrix in ((phis_key, phis), (boxes_key, boxes)):
-            file.create_dataset(key, data=np.asarray(matrix).T).attrs["MATLAB_class"] = \
-                np.bytes_("double")
+            file.create_dataset(key, data=np.asarray(matrix).T).attrs["MATLAB_class"] = np.bytes_(
+                "double"
+            )
     with path.open("r+b") as handle:
         handle.write(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: heatmark test")
     return path
@@ -194,8 +204,9 @@ def test_cofw_v5_and_v73_files_read_the_same(tmp_path):
 
 def test_cofw_train_variables_and_origin_override(tmp_path):
     images, phis, boxes = cofw_faces()
-    path = write_cofw_v73(tmp_path / "COFW_train_color.mat", images, phis, boxes,
-                          names=("IsTr", "phisTr", "bboxesTr"))
+    path = write_cofw_v73(
+        tmp_path / "COFW_train_color.mat", images, phis, boxes, names=("IsTr", "phisTr", "bboxesTr")
+    )
     samples = read_cofw(path, origin=CoordinateOrigin.ZERO_BASED)
     assert {s.subset for s in samples} == {"train"}
     np.testing.assert_array_equal(samples[0].points[:, 0], phis[0, :29])
@@ -236,6 +247,7 @@ def test_unreadable_and_truncated_mat_files(tmp_path):
 
 
 # --- AFLW ------------------------------------------------------------------------------------
+
 
 def write_aflw_mat(root: Path, count: int = 5) -> tuple[Path, dict]:
     data = np.zeros((count, 38))
@@ -282,7 +294,8 @@ def test_aflw_mat_missing_variable_and_image(tmp_path):
 
 def write_aflw_csv(root: Path) -> tuple[Path, list]:
     header = "image_name,scale,box_size,center_w,center_h," + ",".join(
-        f"original_{i}_x,original_{i}_y" for i in range(19))
+        f"original_{i}_x,original_{i}_y" for i in range(19)
+    )
     rows = []
     for row in range(2):
         image = f"flickr/3/image{row:05d}.jpg"
@@ -290,10 +303,25 @@ def write_aflw_csv(root: Path) -> tuple[Path, list]:
         points = grid_points(19, 30 + row)
         rows.append((image, 1.5, 300.0, 150.0 + row, 160.0, points))
     path = root / "face_landmarks_aflw_test.csv"
-    path.write_text("\n".join([header] + [
-        ",".join([image, str(scale), str(size), str(cx), str(cy),
-                  *map(repr, points.reshape(-1).tolist())])
-        for image, scale, size, cx, cy, points in rows]) + "\n")
+    path.write_text(
+        "\n".join(
+            [header]
+            + [
+                ",".join(
+                    [
+                        image,
+                        str(scale),
+                        str(size),
+                        str(cx),
+                        str(cy),
+                        *map(repr, points.reshape(-1).tolist()),
+                    ]
+                )
+                for image, scale, size, cx, cy, points in rows
+            ]
+        )
+        + "\n"
+    )
     return path, rows
 
 
@@ -329,6 +357,7 @@ def test_malformed_aflw_csv_names_file_and_line(tmp_path, mutate, line, reason):
 
 
 # --- LSP -------------------------------------------------------------------------------------
+
 
 def lsp_annotations(count: int) -> np.ndarray:
     """(count, 14, 3) x, y, flag with 1-based coordinates."""
@@ -373,17 +402,27 @@ def test_lsp_bad_shape_and_missing_image(tmp_path):
 
 # --- COCO-style json -------------------------------------------------------------------------
 
+
 def coco_document(root: Path, count: int = 19) -> dict:
-    images = [{"id": 7, "file_name": "faces/a.jpg", "height": 40, "width": 60},
-              {"id": 9, "file_name": "faces/b.png", "height": 40, "width": 60}]
+    images = [
+        {"id": 7, "file_name": "faces/a.jpg", "height": 40, "width": 60},
+        {"id": 9, "file_name": "faces/b.png", "height": 40, "width": 60},
+    ]
     for image in images:
         write_image(root / image["file_name"])
     annotations = []
     for index, image_id in enumerate((7, 7, 9)):
         points = grid_points(count, 50 + index)
         flat = np.concatenate([points, np.ones((count, 1))], axis=1).reshape(-1).tolist()
-        annotations.append({"id": 100 + index, "image_id": image_id, "keypoints": flat,
-                            "bbox": [4.0, 6.0, 30.0, 20.0], "num_keypoints": count})
+        annotations.append(
+            {
+                "id": 100 + index,
+                "image_id": image_id,
+                "keypoints": flat,
+                "bbox": [4.0, 6.0, 30.0, 20.0],
+                "num_keypoints": count,
+            }
+        )
     return {"images": images, "annotations": annotations, "categories": [{"id": 1}]}
 
 
@@ -435,17 +474,24 @@ def test_coco_wholebody_face_keypoints(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
-        (lambda doc: doc["annotations"][1]["keypoints"].__setitem__(4, float("nan")),
-         "annotation id 101: 'keypoints' holds NaN"),
-        (lambda doc: doc["annotations"][1]["keypoints"].__setitem__(4, "7"),
-         "annotation id 101: 'keypoints' holds a value that is not a number"),
-        (lambda doc: doc["annotations"][1].__setitem__("keypoints", [1.0] * 58),
-         "flat list"),
-        (lambda doc: doc["annotations"][1]["keypoints"].extend([1.0, 1.0, 1.0]),
-         "disagree on the number of keypoints"),
+        (
+            lambda doc: doc["annotations"][1]["keypoints"].__setitem__(4, float("nan")),
+            "annotation id 101: 'keypoints' holds NaN",
+        ),
+        (
+            lambda doc: doc["annotations"][1]["keypoints"].__setitem__(4, "7"),
+            "annotation id 101: 'keypoints' holds a value that is not a number",
+        ),
+        (lambda doc: doc["annotations"][1].__setitem__("keypoints", [1.0] * 58), "flat list"),
+        (
+            lambda doc: doc["annotations"][1]["keypoints"].extend([1.0, 1.0, 1.0]),
+            "disagree on the number of keypoints",
+        ),
         (lambda doc: doc["annotations"][0].__setitem__("image_id", 8), "image_id 8 is not"),
-        (lambda doc: doc["images"][1].__setitem__("file_name", "faces/none.png"),
-         "image file not found"),
+        (
+            lambda doc: doc["images"][1].__setitem__("file_name", "faces/none.png"),
+            "image file not found",
+        ),
         (lambda doc: doc.__setitem__("annotations", []), "no annotations"),
         (lambda doc: doc["annotations"][2].__setitem__("bbox", [1, 2, 3]), "'bbox' must be"),
     ],

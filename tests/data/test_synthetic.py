@@ -22,8 +22,9 @@ from heatmark.data.synthetic.shape import MEAN_FACE, Pose, mirror
 from heatmark.schemes import FACE_68
 
 CLEAN = Variation(occlusion_rate=0.0, degradation=0.0)
-NEAR_FRONTAL = Variation(max_yaw=10, max_pitch=10, max_roll=10, occlusion_rate=0.0,
-                         degradation=0.0, clutter=False)
+NEAR_FRONTAL = Variation(
+    max_yaw=10, max_pitch=10, max_roll=10, occlusion_rate=0.0, degradation=0.0, clutter=False
+)
 
 
 def _sample(image: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -126,8 +127,9 @@ def test_coverage_mask_puts_edges_on_the_polygon_at_every_direction() -> None:
         for _ in range(6):
             centre = np.array([32.0, 32.0]) + rng.uniform(-1, 1, size=2)
             far = centre + 40 * inward
-            square = np.array([centre - 40 * along, centre + 40 * along,
-                               far + 40 * along, far - 40 * along])
+            square = np.array(
+                [centre - 40 * along, centre + 40 * along, far + 40 * along, far - 40 * along]
+            )
             offsets.append(_edge_offset(coverage_mask(square, 64, 64), centre, inward))
     offsets = np.array(offsets)
     assert abs(offsets.mean()) < 0.06

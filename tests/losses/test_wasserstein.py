@@ -56,8 +56,13 @@ def pot_values(a: torch.Tensor, b: torch.Tensor, cost: str, eps: float, method: 
         # POT's scaling method divides by the weights: keep each map's support only.
         rows, columns = p > 0, q > 0
         value = ot.sinkhorn2(
-            p[rows] / p.sum(), q[columns] / q.sum(), matrix[rows][:, columns], eps,
-            method=method, numItermax=20000, stopThr=1e-10,
+            p[rows] / p.sum(),
+            q[columns] / q.sum(),
+            matrix[rows][:, columns],
+            eps,
+            method=method,
+            numItermax=20000,
+            stopThr=1e-10,
         )
         values.append(float(value))
     return np.array(values)
@@ -180,14 +185,15 @@ def test_gradient_matches_finite_differences(cost: str, debiased: bool) -> None:
     torch.manual_seed(1)
     pred = torch.randn(1, 2, 12, 12, dtype=torch.float64)
     target = gaussian_maps(torch.tensor([[4.0, 5.0], [8.0, 3.0]]), 12, 1.5).view(1, 2, 12, 12)
-    loss = WassersteinLoss(cost=cost, value="entropic", debiased=debiased, tolerance=1e-9,
-                           max_iterations=5000)
+    loss = WassersteinLoss(
+        cost=cost, value="entropic", debiased=debiased, tolerance=1e-9, max_iterations=5000
+    )
     pred.requires_grad_()
     loss(pred, target).backward()
     direction = torch.randn_like(pred)
     step = 1e-4
     with torch.no_grad():
-        difference = (loss(pred + step * direction, target) - loss(pred - step * direction, target))
+        difference = loss(pred + step * direction, target) - loss(pred - step * direction, target)
     numeric = float(difference) / (2 * step)
     analytic = float((pred.grad * direction).sum())
     assert math.isclose(numeric, analytic, rel_tol=1e-4, abs_tol=1e-9)
@@ -264,8 +270,15 @@ def test_solver_options_agree() -> None:
     a, b = sample_pairs(32)
     values = [
         sinkhorn_cost(
-            a, b, SinkhornOptions(cost="l1", epsilon_scaling=scaling, coarse_to_fine=pyramid,
-                                  tolerance=1e-5, max_iterations=1000)
+            a,
+            b,
+            SinkhornOptions(
+                cost="l1",
+                epsilon_scaling=scaling,
+                coarse_to_fine=pyramid,
+                tolerance=1e-5,
+                max_iterations=1000,
+            ),
         )
         for scaling in (True, False)
         for pyramid in (True, False)

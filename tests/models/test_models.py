@@ -244,7 +244,12 @@ def test_forward_is_deterministic_for_a_seed():
     "build",
     [
         lambda: StackedHourglass(
-            4, 2, width=16, boundary=True, coordconv=True, boundary_coords=True,
+            4,
+            2,
+            width=16,
+            boundary=True,
+            coordconv=True,
+            boundary_coords=True,
             coordconv_everywhere=True,
         ),
         lambda: HRNetW18(4, width=8, stem_channels=16),

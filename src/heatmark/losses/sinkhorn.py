@@ -262,9 +262,7 @@ def gibbs_kernel(grid: _Grid) -> SeparableOperator:
         return grid.mixture_operator(_exponential_mixture(grid))
     cy, cx = grid.axis_costs()
     ky, kx = np.exp(-cy / grid.epsilon), np.exp(-cx / grid.epsilon)
-    return grid.operator(
-        _interleave_left([ky], grid.height), _stack_right([kx], grid.width), 0.0
-    )
+    return grid.operator(_interleave_left([ky], grid.height), _stack_right([kx], grid.width), 0.0)
 
 
 @functools.lru_cache(maxsize=64)
@@ -351,7 +349,10 @@ def _exponential_times_distance(grid: _Grid) -> GaussianMixture:
         emphasis=np.ones_like(squared),
     )
     rates, weights, error = _fit_gaussians(
-        problem, rate, grid.accuracy * COST_ACCURACY_FACTOR, nonnegative=False,
+        problem,
+        rate,
+        grid.accuracy * COST_ACCURACY_FACTOR,
+        nonnegative=False,
         start=kernel.rates,
     )
     _require_fit(grid, error, "r exp(-r / eps)")
@@ -508,7 +509,12 @@ def _refine_gaussians(
         if x.size > problem.squared.size:
             break
         x = least_squares(
-            residual, x, jac=jacobian, args=(scale,), method="lm", max_nfev=40 * x.size,
+            residual,
+            x,
+            jac=jacobian,
+            args=(scale,),
+            method="lm",
+            max_nfev=40 * x.size,
             x_scale="jac",
         ).x
         error = np.abs(residual(x, problem.emphasis))

@@ -60,17 +60,13 @@ def append_coordinates(x: Tensor) -> Tensor:
     return torch.cat((x, coords.expand(batch, -1, -1, -1)), dim=1)
 
 
-def boundary_coordinate_channels(
-    boundary: Tensor, threshold: float = BOUNDARY_THRESHOLD
-) -> Tensor:
+def boundary_coordinate_channels(boundary: Tensor, threshold: float = BOUNDARY_THRESHOLD) -> Tensor:
     """x and y channels masked to where ``boundary`` (B, 1, H, W) is >= ``threshold``: (B, 2, H, W).
 
     The mask is a hard threshold, so no gradient flows into the boundary prediction through it.
     """
     if boundary.dim() != 4 or boundary.shape[1] != 1:
-        raise ValueError(
-            f"boundary map must have shape (B, 1, H, W), got {tuple(boundary.shape)}"
-        )
+        raise ValueError(f"boundary map must have shape (B, 1, H, W), got {tuple(boundary.shape)}")
     _, _, height, width = boundary.shape
     xy = coordinate_channels(height, width, device=boundary.device, dtype=boundary.dtype)[:, :2]
     mask = boundary >= threshold

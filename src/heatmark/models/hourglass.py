@@ -128,7 +128,12 @@ class StackedHourglass(nn.Module):
         everywhere = coordconv_everywhere
         quarter, half = width // 4, width // 2
         stem_conv = make_conv(
-            in_channels, quarter, 7, stride=2, padding=3, bias=False,
+            in_channels,
+            quarter,
+            7,
+            stride=2,
+            padding=3,
+            bias=False,
             coordconv=coordconv or everywhere,
         )
         self.stem_conv = ConvNorm(stem_conv, quarter)
@@ -138,7 +143,9 @@ class StackedHourglass(nn.Module):
 
         self.stacks = nn.ModuleList(
             HourglassStack(
-                width, depth, self.num_outputs,
+                width,
+                depth,
+                self.num_outputs,
                 coordconv=coordconv,
                 boundary_coords=boundary_coords and index > 0,
                 coordconv_everywhere=everywhere,

@@ -40,9 +40,12 @@ AFLW_MAT_VARIABLES: tuple[str, ...] = ("data", "bbox", "mask_new", "nameList", "
 AFLW_CSV_HEADER: tuple[str, ...] = ("image_name", "scale", "box_size", "center_w", "center_h")
 
 
-def read_aflw_mat(path: Path, image_root: Path | None = None,
-                  origin: CoordinateOrigin = CoordinateOrigin.ZERO_BASED,
-                  train_size: int = AFLW_TRAIN_SIZE) -> list[Sample]:
+def read_aflw_mat(
+    path: Path,
+    image_root: Path | None = None,
+    origin: CoordinateOrigin = CoordinateOrigin.ZERO_BASED,
+    train_size: int = AFLW_TRAIN_SIZE,
+) -> list[Sample]:
     """Read ``AFLWinfo_release.mat``; ``subset`` is ``"train"`` or ``"test"`` from ``ra``.
 
     ``image_root`` defaults to ``data/flickr`` beside the file (or the file's folder). Every
@@ -68,8 +71,13 @@ def read_aflw_mat(path: Path, image_root: Path | None = None,
     subsets = _subsets_from_permutation(path, variables.get("ra"), total, train_size)
 
     first = cell_string(names[0], path, "nameList{1}") if total else ""
-    root = Path(image_root) if image_root is not None else choose_root(
-        [path.parent / "data" / "flickr", path.parent / "flickr", path.parent], first)
+    root = (
+        Path(image_root)
+        if image_root is not None
+        else choose_root(
+            [path.parent / "data" / "flickr", path.parent / "flickr", path.parent], first
+        )
+    )
     samples = []
     for row in range(total):
         where = f"{path}:data[{row + 1}]"
@@ -81,23 +89,28 @@ def read_aflw_mat(path: Path, image_root: Path | None = None,
         left, right, top, bottom = boxes[row]
         visible = None if masks is None else masks[row] == 1
         name = cell_string(names[row], path, f"nameList{{{row + 1}}}")
-        samples.append(Sample(
-            points=origin.to_heatmark(np.stack([values[:count], values[count:]], axis=1)),
-            scheme=AFLW_19,
-            image_path=require_image(root / name, path),
-            box=origin.to_heatmark(np.array([left, top, right, bottom])),
-            visible=visible,
-            attributes={"frontal": bool(visible is None or visible.all())},
-            subset=subsets[row],
-            source=where,
-        ))
+        samples.append(
+            Sample(
+                points=origin.to_heatmark(np.stack([values[:count], values[count:]], axis=1)),
+                scheme=AFLW_19,
+                image_path=require_image(root / name, path),
+                box=origin.to_heatmark(np.array([left, top, right, bottom])),
+                visible=visible,
+                attributes={"frontal": bool(visible is None or visible.all())},
+                subset=subsets[row],
+                source=where,
+            )
+        )
     if not samples:
         raise DataError(path, "the file holds no faces")
     return samples
 
 
-def read_aflw_csv(path: Path, image_root: Path | None = None,
-                  origin: CoordinateOrigin = CoordinateOrigin.ZERO_BASED) -> list[Sample]:
+def read_aflw_csv(
+    path: Path,
+    image_root: Path | None = None,
+    origin: CoordinateOrigin = CoordinateOrigin.ZERO_BASED,
+) -> list[Sample]:
     """Read an HRNet-style AFLW csv; ``subset`` is the file stem without ``face_landmarks_aflw_``.
 
     ``image_root`` defaults to ``images/`` beside the file (HRNet's layout) or the file's folder.
@@ -121,8 +134,11 @@ def read_aflw_csv(path: Path, image_root: Path | None = None,
 
     subset = path.stem.removeprefix("face_landmarks_aflw_")
     first = body[0][1][0].strip()
-    root = Path(image_root) if image_root is not None else choose_root(
-        [path.parent / "images", path.parent], first)
+    root = (
+        Path(image_root)
+        if image_root is not None
+        else choose_root([path.parent / "images", path.parent], first)
+    )
     samples = []
     for number, row in body:
         if len(row) != columns:
@@ -138,19 +154,22 @@ def read_aflw_csv(path: Path, image_root: Path | None = None,
             raise DataError(path, f"box_size must be positive, got {box_size}", number)
         half = box_size / 2.0
         box = np.array([centre_x - half, centre_y - half, centre_x + half, centre_y + half])
-        samples.append(Sample(
-            points=origin.to_heatmark(values[4:].reshape(-1, 2)),
-            scheme=AFLW_19,
-            image_path=require_image(root / row[0].strip(), path, number),
-            box=origin.to_heatmark(box),
-            subset=subset,
-            source=f"{path}:{number}",
-        ))
+        samples.append(
+            Sample(
+                points=origin.to_heatmark(values[4:].reshape(-1, 2)),
+                scheme=AFLW_19,
+                image_path=require_image(root / row[0].strip(), path, number),
+                box=origin.to_heatmark(box),
+                subset=subset,
+                source=f"{path}:{number}",
+            )
+        )
     return samples
 
 
-def _numeric(path: Path, key: str, value: object, columns: int,
-             rows: int | None = None) -> np.ndarray:
+def _numeric(
+    path: Path, key: str, value: object, columns: int, rows: int | None = None
+) -> np.ndarray:
     array = np.asarray(value)
     if array.ndim != 2 or array.dtype.kind not in "fiub" or array.shape[1] != columns:
         raise DataError(path, f"{key} has shape {array.shape}; expected N x {columns} numbers")
@@ -170,4 +189,3 @@ def _subsets_from_permutation(path: Path, ra: object, total: int, train_size: in
     for index in order[: min(train_size, total)]:
         subsets[int(index) - 1] = "train"
     return subsets
-

@@ -75,11 +75,14 @@ def _origin(value: CoordinateOrigin | str) -> CoordinateOrigin:
 def _load_pts_based(path: Path) -> list[Sample]:
     if path.is_file() and path.suffix in VIDEO_SUFFIXES:
         if not is_300vw_clip(path.parent):
-            raise DataError(path, "a video is read as a 300-VW clip, but there is no annot/ "
-                                  "folder beside it")
+            raise DataError(
+                path, "a video is read as a 300-VW clip, but there is no annot/ folder beside it"
+            )
         return read_300vw(path.parent)
-    if path.is_dir() and (is_300vw_clip(path) or any(
-            is_300vw_clip(entry) for entry in path.iterdir() if entry.is_dir())):
+    if path.is_dir() and (
+        is_300vw_clip(path)
+        or any(is_300vw_clip(entry) for entry in path.iterdir() if entry.is_dir())
+    ):
         return read_300vw(path)
     try:
         return read_300w(path)
@@ -98,8 +101,11 @@ def _load_mat(path: Path, options: dict) -> list[Sample]:
     if "joints" in names:
         return read_lsp(path, **options)
     found = ", ".join(sorted(names)) or "none"
-    raise DataError(path, f"unrecognised .mat file (variables: {found}); expected COFW "
-                          "(IsTr/phisTr or IsT/phisT), AFLW (data, bbox, nameList) or LSP (joints)")
+    raise DataError(
+        path,
+        f"unrecognised .mat file (variables: {found}); expected COFW "
+        "(IsTr/phisTr or IsT/phisT), AFLW (data, bbox, nameList) or LSP (joints)",
+    )
 
 
 def _first_line(path: Path) -> str:

@@ -34,9 +34,12 @@ from heatmark.schemes import scheme_for
 WHOLEBODY_FACE_FIELD = "face_kpts"
 
 
-def read_coco(path: Path, image_root: Path | None = None,
-              origin: CoordinateOrigin = CoordinateOrigin.ONE_BASED,
-              keypoints_field: str | None = None) -> list[Sample]:
+def read_coco(
+    path: Path,
+    image_root: Path | None = None,
+    origin: CoordinateOrigin = CoordinateOrigin.ONE_BASED,
+    keypoints_field: str | None = None,
+) -> list[Sample]:
     """Read a COCO-style keypoint json into samples, in annotation order.
 
     ``image_root`` defaults to the json's folder (``file_name`` is relative to it).
@@ -47,8 +50,11 @@ def read_coco(path: Path, image_root: Path | None = None,
     """
     path = Path(path)
     document = read_json(path, "annotation file")
-    if not isinstance(document, dict) or not isinstance(document.get("annotations"), list) \
-            or not isinstance(document.get("images"), list):
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("annotations"), list)
+        or not isinstance(document.get("images"), list)
+    ):
         raise DataError(path, "not a COCO keypoint file (needs 'images' and 'annotations' lists)")
     annotations = document["annotations"]
     if not annotations:
@@ -59,8 +65,11 @@ def read_coco(path: Path, image_root: Path | None = None,
     prefix = field.removesuffix("_kpts")
     box_field = "bbox" if field == "keypoints" else f"{prefix}_box"
     valid_field = None if field == "keypoints" else f"{prefix}_valid"
-    chosen = [annotation for annotation in annotations
-              if valid_field is None or annotation.get(valid_field, True) is not False]
+    chosen = [
+        annotation
+        for annotation in annotations
+        if valid_field is None or annotation.get(valid_field, True) is not False
+    ]
     if not chosen:
         raise DataError(path, f"no annotation has valid {field!r}")
 
@@ -85,14 +94,16 @@ def read_coco(path: Path, image_root: Path | None = None,
             raise DataError(path, f"{label}: image_id {image_id!r} is not in 'images'")
         flags = values[:, 2]
         visible = flags == 2 if coco_visibility else flags > 0
-        samples.append(Sample(
-            points=origin.to_heatmark(values[:, :2]),
-            scheme=scheme,
-            image_path=require_image(root / files[image_id], path),
-            box=_box(path, annotation, box_field, label, origin),
-            visible=visible,
-            source=f"{path}:{label}",
-        ))
+        samples.append(
+            Sample(
+                points=origin.to_heatmark(values[:, :2]),
+                scheme=scheme,
+                image_path=require_image(root / files[image_id], path),
+                box=_box(path, annotation, box_field, label, origin),
+                visible=visible,
+                source=f"{path}:{label}",
+            )
+        )
     return samples
 
 
@@ -115,8 +126,11 @@ def _label(annotation: dict) -> str:
 def _image_files(path: Path, images: list) -> dict[object, str]:
     files: dict[object, str] = {}
     for entry in images:
-        if not isinstance(entry, dict) or "id" not in entry \
-                or not isinstance(entry.get("file_name"), str):
+        if (
+            not isinstance(entry, dict)
+            or "id" not in entry
+            or not isinstance(entry.get("file_name"), str)
+        ):
             raise DataError(path, f"image entry without id or file_name: {str(entry)[:80]}")
         if entry["id"] in files:
             raise DataError(path, f"image id {entry['id']!r} appears twice")
@@ -130,24 +144,26 @@ def _keypoints(path: Path, annotation: dict, field: str) -> np.ndarray:
     values = annotation.get(field)
     if not isinstance(values, list) or not values or len(values) % 3:
         size = len(values) if isinstance(values, list) else type(values).__name__
-        raise DataError(path, f"{label}: {field!r} must be a flat list [x, y, v] * K "
-                              f"(got {size})")
-    if not all(isinstance(value, (int, float)) and not isinstance(value, bool)
-               for value in values):
+        raise DataError(path, f"{label}: {field!r} must be a flat list [x, y, v] * K (got {size})")
+    if not all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values):
         raise DataError(path, f"{label}: {field!r} holds a value that is not a number")
     if not all(math.isfinite(value) for value in values):
         raise DataError(path, f"{label}: {field!r} holds NaN or infinity")
     return np.array(values, dtype=np.float64).reshape(-1, 3)
 
 
-def _box(path: Path, annotation: dict, field: str, label: str,
-         origin: CoordinateOrigin) -> np.ndarray | None:
+def _box(
+    path: Path, annotation: dict, field: str, label: str, origin: CoordinateOrigin
+) -> np.ndarray | None:
     """COCO ``[x, y, w, h]`` -> ``(x_min, y_min, x_max, y_max)`` in heatmark coordinates."""
     if field not in annotation:
         return None
     values = annotation[field]
-    if not isinstance(values, list) or len(values) != 4 or not all(
-            isinstance(value, (int, float)) and math.isfinite(value) for value in values):
+    if (
+        not isinstance(values, list)
+        or len(values) != 4
+        or not all(isinstance(value, (int, float)) and math.isfinite(value) for value in values)
+    ):
         raise DataError(path, f"{label}: {field!r} must be four finite numbers x, y, w, h")
     x, y, width, height = (float(value) for value in values)
     if width < 0 or height < 0:

@@ -48,8 +48,15 @@ def read_cofw(path: Path, origin: CoordinateOrigin = CoordinateOrigin.ONE_BASED)
     return samples
 
 
-def _read_part(path: Path, subset: str, variables: dict, images_key: str, phis_key: str,
-               boxes_key: str, origin: CoordinateOrigin) -> list[Sample]:
+def _read_part(
+    path: Path,
+    subset: str,
+    variables: dict,
+    images_key: str,
+    phis_key: str,
+    boxes_key: str,
+    origin: CoordinateOrigin,
+) -> list[Sample]:
     images = variables[images_key]
     if not isinstance(images, np.ndarray) or images.dtype != object:
         raise DataError(path, f"{images_key} is not a cell array of images")
@@ -57,17 +64,23 @@ def _read_part(path: Path, subset: str, variables: dict, images_key: str, phis_k
     phis = _matrix(path, phis_key, variables[phis_key])
     count = COFW_29.num_points
     if phis.shape[1] not in (2 * count, 3 * count):
-        raise DataError(path, f"{phis_key} has {phis.shape[1]} columns; expected {3 * count} "
-                              f"(29 x, 29 y, 29 occlusion flags)")
+        raise DataError(
+            path,
+            f"{phis_key} has {phis.shape[1]} columns; expected {3 * count} "
+            f"(29 x, 29 y, 29 occlusion flags)",
+        )
     if phis.shape[0] != len(images):
-        raise DataError(path, f"{phis_key} has {phis.shape[0]} rows but {images_key} holds "
-                              f"{len(images)} images")
+        raise DataError(
+            path, f"{phis_key} has {phis.shape[0]} rows but {images_key} holds {len(images)} images"
+        )
     boxes = None
     if boxes_key in variables:
         boxes = _matrix(path, boxes_key, variables[boxes_key])
         if boxes.shape != (len(images), 4):
-            raise DataError(path, f"{boxes_key} has shape {boxes.shape}; expected "
-                                  f"({len(images)}, 4) boxes x y w h")
+            raise DataError(
+                path,
+                f"{boxes_key} has shape {boxes.shape}; expected ({len(images)}, 4) boxes x y w h",
+            )
 
     samples = []
     for row in range(len(images)):
@@ -75,10 +88,10 @@ def _read_part(path: Path, subset: str, variables: dict, images_key: str, phis_k
         values = phis[row]
         if not np.isfinite(values).all():
             raise DataError(path, f"{where}: a coordinate or flag is not finite")
-        points = origin.to_heatmark(np.stack([values[:count], values[count:2 * count]], axis=1))
+        points = origin.to_heatmark(np.stack([values[:count], values[count : 2 * count]], axis=1))
         visible = None
         if phis.shape[1] == 3 * count:
-            flags = values[2 * count:]
+            flags = values[2 * count :]
             if not np.isin(flags, (0, 1)).all():
                 raise DataError(path, f"{where}: occlusion flags must be 0 or 1")
             visible = flags == 0
@@ -88,10 +101,17 @@ def _read_part(path: Path, subset: str, variables: dict, images_key: str, phis_k
             if not np.isfinite(boxes[row]).all() or w < 0 or h < 0:
                 raise DataError(path, f"{boxes_key} row {row + 1}: invalid box {boxes[row]}")
             box = np.array([x, y, x + w, y + h]) - origin.offset
-        samples.append(Sample(points=points, scheme=COFW_29,
-                              image=_rgb(path, images[row], f"{images_key}{{{row + 1}}}"),
-                              box=box, visible=visible, subset=subset,
-                              source=f"{path}:{phis_key}[{row + 1}]"))
+        samples.append(
+            Sample(
+                points=points,
+                scheme=COFW_29,
+                image=_rgb(path, images[row], f"{images_key}{{{row + 1}}}"),
+                box=box,
+                visible=visible,
+                subset=subset,
+                source=f"{path}:{phis_key}[{row + 1}]",
+            )
+        )
     return samples
 
 

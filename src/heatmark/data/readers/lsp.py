@@ -28,8 +28,9 @@ from heatmark.schemes import LSP_14
 LSP_TRAIN_SIZE = 1_000
 
 
-def read_lsp(path: Path, image_dir: Path | None = None,
-             origin: CoordinateOrigin = CoordinateOrigin.ONE_BASED) -> list[Sample]:
+def read_lsp(
+    path: Path, image_dir: Path | None = None, origin: CoordinateOrigin = CoordinateOrigin.ONE_BASED
+) -> list[Sample]:
     """Read an LSP or LSP-extended ``joints.mat``; the layout is told apart by its shape.
 
     ``image_dir`` defaults to ``images/`` beside the file.
@@ -51,8 +52,11 @@ def read_lsp(path: Path, image_dir: Path | None = None,
         per_image = np.transpose(joints, (2, 0, 1)).astype(np.float64)
         visible_flag, pattern, extended = 1, "im{:05d}.jpg", True
     else:
-        raise DataError(path, f"joints has shape {joints.shape}; expected 3 x 14 x N (LSP) or "
-                              "14 x 3 x N (LSP-extended)")
+        raise DataError(
+            path,
+            f"joints has shape {joints.shape}; expected 3 x 14 x N (LSP) or "
+            "14 x 3 x N (LSP-extended)",
+        )
     if per_image.shape[0] == 0:
         raise DataError(path, "joints holds no images")
 
@@ -66,12 +70,14 @@ def read_lsp(path: Path, image_dir: Path | None = None,
         if not np.isin(flags, (0, 1)).all():
             raise DataError(path, f"image {number}: visibility flags must be 0 or 1")
         subset = "train" if extended or number <= LSP_TRAIN_SIZE else "test"
-        samples.append(Sample(
-            points=origin.to_heatmark(annotation[:, :2]),
-            scheme=LSP_14,
-            image_path=require_image(folder / pattern.format(number), path),
-            visible=flags == visible_flag,
-            subset=subset,
-            source=f"{path}:joints[{number}]",
-        ))
+        samples.append(
+            Sample(
+                points=origin.to_heatmark(annotation[:, :2]),
+                scheme=LSP_14,
+                image_path=require_image(folder / pattern.format(number), path),
+                visible=flags == visible_flag,
+                subset=subset,
+                source=f"{path}:joints[{number}]",
+            )
+        )
     return samples

@@ -82,8 +82,11 @@ def _from_scipy(value: np.ndarray) -> MatValue:
 def _from_hdf5(file: h5py.File, node: h5py.Dataset | h5py.Group) -> MatValue:
     """One HDF5 node of a v7.3 file -> MATLAB-oriented value (references followed)."""
     if isinstance(node, h5py.Group):
-        raise DataError(file.filename, f"variable {node.name} is a MATLAB struct; "
-                                       "only arrays, strings and cells are supported")
+        raise DataError(
+            file.filename,
+            f"variable {node.name} is a MATLAB struct; "
+            "only arrays, strings and cells are supported",
+        )
     matlab_class = node.attrs.get("MATLAB_class", b"")
     if isinstance(matlab_class, bytes):
         matlab_class = matlab_class.decode("ascii", "replace")

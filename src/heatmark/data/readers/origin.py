@@ -53,8 +53,9 @@ class CoordinateOrigin(str, Enum):
         return shift_exactly(np.asarray(values, dtype=np.float64), self.offset)
 
 
-def shift_exactly(values: np.ndarray, delta: float,
-                  texts: Sequence[str] | None = None) -> np.ndarray:
+def shift_exactly(
+    values: np.ndarray, delta: float, texts: Sequence[str] | None = None
+) -> np.ndarray:
     """``values + delta``, each rounded once from its decimal value.
 
     The decimal value is ``texts[i]`` (the number as written in the file) when given, else the
@@ -67,8 +68,9 @@ def shift_exactly(values: np.ndarray, delta: float,
     if delta == 0 or values.size == 0:
         return shifted
     magnitude = np.abs(values)
-    suspect = (magnitude < 2.0) | (magnitude >= 2.0**52) | (
-        np.frexp(values)[1] != np.frexp(shifted)[1])
+    suspect = (
+        (magnitude < 2.0) | (magnitude >= 2.0**52) | (np.frexp(values)[1] != np.frexp(shifted)[1])
+    )
     if suspect.any():
         flat_values, flat_shifted = values.reshape(-1), shifted.reshape(-1)
         with localcontext() as context:

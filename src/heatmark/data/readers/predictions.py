@@ -55,18 +55,22 @@ def prediction_keys(samples: Sequence[Sample]) -> list[str]:
     return keys
 
 
-def write_predictions(folder: Path, samples: Sequence[Sample],
-                      points: np.ndarray | Sequence[np.ndarray]) -> list[Path]:
+def write_predictions(
+    folder: Path, samples: Sequence[Sample], points: np.ndarray | Sequence[np.ndarray]
+) -> list[Path]:
     """Write one ``.pts`` per sample under ``folder``; ``points[i]`` is (K, 2), 0-based."""
     if len(points) != len(samples):
         raise ValueError(f"{len(points)} predictions for {len(samples)} samples")
     folder = Path(folder)
-    return [write_pts(folder / f"{key}.pts", np.asarray(predicted))
-            for key, predicted in zip(prediction_keys(samples), points, strict=True)]
+    return [
+        write_pts(folder / f"{key}.pts", np.asarray(predicted))
+        for key, predicted in zip(prediction_keys(samples), points, strict=True)
+    ]
 
 
-def read_predictions(folder: Path, samples: Sequence[Sample],
-                     num_points: int | None = None) -> np.ndarray:
+def read_predictions(
+    folder: Path, samples: Sequence[Sample], num_points: int | None = None
+) -> np.ndarray:
     """The (N, K, 2) predictions for ``samples`` from a ``write_predictions`` tree.
 
     Every file must exist and hold the same number of points (``num_points`` when given; the

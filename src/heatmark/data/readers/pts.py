@@ -65,8 +65,9 @@ def read_pts_tokens(path: Path, num_points: int | None = None) -> list[str]:
 
 def pts_to_points(tokens: list[str]) -> np.ndarray:
     """Coordinate texts of ``.pts`` files -> (K, 2) 0-based points (1 subtracted exactly)."""
-    return shift_exactly(np.array(tokens, dtype=np.float64), -PTS_ORIGIN.offset,
-                         tokens).reshape(-1, 2)
+    return shift_exactly(np.array(tokens, dtype=np.float64), -PTS_ORIGIN.offset, tokens).reshape(
+        -1, 2
+    )
 
 
 def pts_tokens(text: str, path: Path | str, num_points: int | None = None) -> list[str]:
@@ -84,26 +85,30 @@ def pts_tokens(text: str, path: Path | str, num_points: int | None = None) -> li
             continue
         key, colon, value = line.partition(":")
         if not colon:
-            raise DataError(path, f"expected a 'key: value' header or '{{', got {line!r}",
-                            index + 1)
+            raise DataError(
+                path, f"expected a 'key: value' header or '{{', got {line!r}", index + 1
+            )
         if key.strip() == "n_points":
             try:
                 declared = int(value)
             except ValueError:
-                raise DataError(path, f"n_points is not an integer: {value.strip()!r}",
-                                index + 1) from None
+                raise DataError(
+                    path, f"n_points is not an integer: {value.strip()!r}", index + 1
+                ) from None
             declared_line = index + 1
     if brace < 0:
         raise DataError(path, "missing '{' before the points (not a .pts file, or truncated)")
 
-    closing = next((index for index in range(brace + 1, len(lines))
-                    if lines[index].strip() == "}"), -1)
+    closing = next(
+        (index for index in range(brace + 1, len(lines)) if lines[index].strip() == "}"), -1
+    )
     if closing < 0:
         raise DataError(path, "missing '}' after the points (file truncated?)", len(lines))
     for index in range(closing + 1, len(lines)):
         if lines[index].strip():
-            raise DataError(path, f"unexpected text after '}}': {lines[index].strip()!r}",
-                            index + 1)
+            raise DataError(
+                path, f"unexpected text after '}}': {lines[index].strip()!r}", index + 1
+            )
     block = "\n".join(lines[brace + 1 : closing])
     if _POINT_BLOCK.fullmatch(block):  # fast path: every line is two plain numbers
         tokens = block.split()
@@ -113,8 +118,11 @@ def pts_tokens(text: str, path: Path | str, num_points: int | None = None) -> li
     if count == 0:
         raise DataError(path, "the point block is empty")
     if declared is not None and declared != count:
-        raise DataError(path, f"header says n_points: {declared} but the block holds "
-                              f"{count} points", declared_line)
+        raise DataError(
+            path,
+            f"header says n_points: {declared} but the block holds {count} points",
+            declared_line,
+        )
     if num_points is not None and count != num_points:
         raise DataError(path, f"expected {num_points} points, got {count}")
     return tokens

@@ -26,18 +26,128 @@ from heatmark.errors import DataError
 from heatmark.schemes import FACE_68
 
 VW300_CATEGORIES: dict[str, tuple[str, ...]] = {
-    "category1": ("114", "124", "125", "126", "150", "158", "401", "402", "505", "506", "507",
-                  "508", "509", "510", "511", "514", "515", "518", "519", "520", "521", "522",
-                  "524", "525", "537", "538", "540", "541", "546", "547", "548"),
-    "category2": ("203", "208", "211", "212", "213", "214", "218", "224", "403", "404", "405",
-                  "406", "407", "408", "409", "412", "550", "551", "553"),
-    "category3": ("410", "411", "516", "517", "526", "528", "529", "530", "531", "533", "557",
-                  "558", "559", "562"),
-    "train": ("001", "002", "003", "004", "007", "009", "010", "011", "013", "015", "016",
-              "017", "018", "019", "020", "022", "025", "027", "028", "029", "031", "033",
-              "034", "035", "037", "039", "041", "043", "044", "046", "047", "048", "049",
-              "053", "057", "059", "112", "113", "115", "119", "120", "123", "138", "143",
-              "144", "160", "204", "205", "223", "225"),
+    "category1": (
+        "114",
+        "124",
+        "125",
+        "126",
+        "150",
+        "158",
+        "401",
+        "402",
+        "505",
+        "506",
+        "507",
+        "508",
+        "509",
+        "510",
+        "511",
+        "514",
+        "515",
+        "518",
+        "519",
+        "520",
+        "521",
+        "522",
+        "524",
+        "525",
+        "537",
+        "538",
+        "540",
+        "541",
+        "546",
+        "547",
+        "548",
+    ),
+    "category2": (
+        "203",
+        "208",
+        "211",
+        "212",
+        "213",
+        "214",
+        "218",
+        "224",
+        "403",
+        "404",
+        "405",
+        "406",
+        "407",
+        "408",
+        "409",
+        "412",
+        "550",
+        "551",
+        "553",
+    ),
+    "category3": (
+        "410",
+        "411",
+        "516",
+        "517",
+        "526",
+        "528",
+        "529",
+        "530",
+        "531",
+        "533",
+        "557",
+        "558",
+        "559",
+        "562",
+    ),
+    "train": (
+        "001",
+        "002",
+        "003",
+        "004",
+        "007",
+        "009",
+        "010",
+        "011",
+        "013",
+        "015",
+        "016",
+        "017",
+        "018",
+        "019",
+        "020",
+        "022",
+        "025",
+        "027",
+        "028",
+        "029",
+        "031",
+        "033",
+        "034",
+        "035",
+        "037",
+        "039",
+        "041",
+        "043",
+        "044",
+        "046",
+        "047",
+        "048",
+        "049",
+        "053",
+        "057",
+        "059",
+        "112",
+        "113",
+        "115",
+        "119",
+        "120",
+        "123",
+        "138",
+        "143",
+        "144",
+        "160",
+        "204",
+        "205",
+        "223",
+        "225",
+    ),
 }
 
 
@@ -85,14 +195,30 @@ def read_300vw_clip(clip: Path) -> list[Sample]:
             image = image_beside(pts_path.stem, frames, names)
             if image is None:
                 raise DataError(pts_path, f"no frame image {pts_path.stem}.* in {frames}")
-            samples.append(Sample(points=points, scheme=FACE_68, image_path=image,
-                                  subset=subset, source=str(pts_path)))
+            samples.append(
+                Sample(
+                    points=points,
+                    scheme=FACE_68,
+                    image_path=image,
+                    subset=subset,
+                    source=str(pts_path),
+                )
+            )
         else:
             if number > frame_count:
-                raise DataError(pts_path, f"frame {number} is past the end of {video} "
-                                          f"({frame_count} frames)")
-            samples.append(Sample(points=points, scheme=FACE_68, image_path=video,
-                                  frame_index=number - 1, subset=subset, source=str(pts_path)))
+                raise DataError(
+                    pts_path, f"frame {number} is past the end of {video} ({frame_count} frames)"
+                )
+            samples.append(
+                Sample(
+                    points=points,
+                    scheme=FACE_68,
+                    image_path=video,
+                    frame_index=number - 1,
+                    subset=subset,
+                    source=str(pts_path),
+                )
+            )
     return samples
 
 
@@ -100,12 +226,14 @@ def _find_video(clip: Path) -> Path:
     preferred = clip / "vid.avi"
     if preferred.is_file():
         return preferred
-    videos = sorted(entry for entry in clip.iterdir()
-                    if entry.is_file() and entry.suffix in VIDEO_SUFFIXES)
+    videos = sorted(
+        entry for entry in clip.iterdir() if entry.is_file() and entry.suffix in VIDEO_SUFFIXES
+    )
     if len(videos) != 1:
         found = ", ".join(video.name for video in videos) or "none"
-        raise DataError(clip, "expected imgs/ or exactly one video (vid.avi, *.mp4); "
-                              f"found {found}")
+        raise DataError(
+            clip, f"expected imgs/ or exactly one video (vid.avi, *.mp4); found {found}"
+        )
     return videos[0]
 
 

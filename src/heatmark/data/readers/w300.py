@@ -55,14 +55,23 @@ def read_300w(path: Path, scheme: Scheme | None = None) -> list[Sample]:
         tokens += file_tokens
         image = image_beside(pts_path.stem, pts_path.parent, names)
         if image is None:
-            raise DataError(pts_path, "no image beside it (looked for "
-                                      f"{pts_path.stem}{{{','.join(IMAGE_SUFFIXES)}}})")
+            raise DataError(
+                pts_path,
+                f"no image beside it (looked for {pts_path.stem}{{{','.join(IMAGE_SUFFIXES)}}})",
+            )
         images.append(image)
     points = pts_to_points(tokens).reshape(len(found), scheme.num_points, 2)  # one conversion
     subsets = {folder: subset_300w(root, folder) for folder in {p.parent for p, _ in found}}
-    samples = [Sample(points=face, scheme=scheme, image_path=image,
-                      subset=subsets[pts_path.parent], source=str(pts_path))
-               for face, image, (pts_path, _) in zip(points, images, found, strict=True)]
+    samples = [
+        Sample(
+            points=face,
+            scheme=scheme,
+            image_path=image,
+            subset=subsets[pts_path.parent],
+            source=str(pts_path),
+        )
+        for face, image, (pts_path, _) in zip(points, images, found, strict=True)
+    ]
     return samples
 
 
@@ -111,7 +120,8 @@ def _pts_files(root: Path) -> list[tuple[Path, set[str]]]:
         subfolders.sort()
         names = set(files)
         directory = Path(folder)
-        found.extend((directory / name, names) for name in sorted(files)
-                     if name.lower().endswith(".pts"))
+        found.extend(
+            (directory / name, names) for name in sorted(files) if name.lower().endswith(".pts")
+        )
     found.sort(key=lambda item: item[0].parts)
     return found

@@ -27,13 +27,21 @@ from heatmark.errors import DataError
 from heatmark.schemes import WFLW_98
 
 WFLW_ATTRIBUTES: tuple[str, ...] = (
-    "pose", "expression", "illumination", "makeup", "occlusion", "blur",
+    "pose",
+    "expression",
+    "illumination",
+    "makeup",
+    "occlusion",
+    "blur",
 )
 WFLW_COLUMNS = 2 * WFLW_98.num_points + 4 + len(WFLW_ATTRIBUTES) + 1
 
 
-def read_wflw(path: Path, image_root: Path | None = None,
-              origin: CoordinateOrigin = CoordinateOrigin.ZERO_BASED) -> list[Sample]:
+def read_wflw(
+    path: Path,
+    image_root: Path | None = None,
+    origin: CoordinateOrigin = CoordinateOrigin.ZERO_BASED,
+) -> list[Sample]:
     """Read a WFLW list file; ``subset`` is ``"train"`` or ``"test"`` from the file name.
 
     ``image_root`` defaults to the first ``WFLW_images`` folder found beside the list file or
@@ -50,37 +58,50 @@ def read_wflw(path: Path, image_root: Path | None = None,
     body = [(number, line.split()) for number, line in enumerate(lines, start=1) if line.strip()]
     if not body:
         raise DataError(path, "the list file is empty")
-    root = Path(image_root) if image_root is not None else choose_root(
-        [*(folder / "WFLW_images" for folder in list(path.parents)[:4]), path.parent],
-        body[0][1][-1])
+    root = (
+        Path(image_root)
+        if image_root is not None
+        else choose_root(
+            [*(folder / "WFLW_images" for folder in list(path.parents)[:4]), path.parent],
+            body[0][1][-1],
+        )
+    )
     subset = "train" if "train" in path.stem else "test" if "test" in path.stem else ""
 
     count = 2 * WFLW_98.num_points
     samples = []
     for number, fields in body:
         if len(fields) != WFLW_COLUMNS:
-            raise DataError(path, f"expected {WFLW_COLUMNS} fields (196 coordinates, 4 box "
-                                  f"values, 6 attribute flags, image path), got {len(fields)}",
-                            number)
+            raise DataError(
+                path,
+                f"expected {WFLW_COLUMNS} fields (196 coordinates, 4 box "
+                f"values, 6 attribute flags, image path), got {len(fields)}",
+                number,
+            )
         try:
             values = [float(field) for field in fields[: count + 4 + len(WFLW_ATTRIBUTES)]]
         except ValueError:
-            raise DataError(path, "a coordinate, box value or flag is not a number",
-                            number) from None
+            raise DataError(
+                path, "a coordinate, box value or flag is not a number", number
+            ) from None
         if not all(math.isfinite(value) for value in values):
             raise DataError(path, "a value is not finite (NaN or inf)", number)
-        flags = values[count + 4:]
+        flags = values[count + 4 :]
         if any(flag not in (0.0, 1.0) for flag in flags):
-            raise DataError(path, f"attribute flags must be 0 or 1, got {fields[count + 4:-1]}",
-                            number)
-        samples.append(Sample(
-            points=origin.to_heatmark(np.array(values[:count]).reshape(-1, 2)),
-            scheme=WFLW_98,
-            image_path=require_image(root / fields[-1], path, number),
-            box=origin.to_heatmark(np.array(values[count:count + 4])),
-            attributes={name: flag == 1.0 for name, flag in zip(WFLW_ATTRIBUTES, flags,
-                                                                 strict=True)},
-            subset=subset,
-            source=f"{path}:{number}",
-        ))
+            raise DataError(
+                path, f"attribute flags must be 0 or 1, got {fields[count + 4 : -1]}", number
+            )
+        samples.append(
+            Sample(
+                points=origin.to_heatmark(np.array(values[:count]).reshape(-1, 2)),
+                scheme=WFLW_98,
+                image_path=require_image(root / fields[-1], path, number),
+                box=origin.to_heatmark(np.array(values[count : count + 4])),
+                attributes={
+                    name: flag == 1.0 for name, flag in zip(WFLW_ATTRIBUTES, flags, strict=True)
+                },
+                subset=subset,
+                source=f"{path}:{number}",
+            )
+        )
     return samples

@@ -83,8 +83,15 @@ class Variation:
 
 DEFAULT_VARIATION = Variation()
 FRONTAL_MEAN = Variation(
-    max_yaw=0.0, max_pitch=0.0, max_roll=0.0, face_fraction=(0.6, 0.6), identity=0.0,
-    expression=0.0, occlusion_rate=0.0, clutter=False, degradation=0.0,
+    max_yaw=0.0,
+    max_pitch=0.0,
+    max_roll=0.0,
+    face_fraction=(0.6, 0.6),
+    identity=0.0,
+    expression=0.0,
+    occlusion_rate=0.0,
+    clutter=False,
+    degradation=0.0,
 )
 
 

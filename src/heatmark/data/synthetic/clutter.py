@@ -39,8 +39,9 @@ def draw_background(rng: np.random.Generator, size: int) -> np.ndarray:
     """
     grid = int(rng.integers(2, 8))
     field = rng.uniform(0, 255, size=3) + rng.normal(0, rng.uniform(10, 90), size=(grid, grid, 3))
-    image = cv2.resize(np.clip(field, 0, 255).astype(np.uint8), (size, size),
-                       interpolation=cv2.INTER_LINEAR)
+    image = cv2.resize(
+        np.clip(field, 0, 255).astype(np.uint8), (size, size), interpolation=cv2.INTER_LINEAR
+    )
 
     count = int(rng.integers(1, 14))
     colours = rng.integers(0, 256, size=(count, 3)).tolist()
@@ -65,13 +66,24 @@ def draw_background(rng: np.random.Generator, size: int) -> np.ndarray:
         elif kind == 1:  # ellipse
             axes = (int(extent * _ONE / 2), int(extent * (0.3 + 0.7 * u[4]) * _ONE / 2))
             thickness = -1 if u[5] < 0.6 else 1 + int(5 * u[6])
-            cv2.ellipse(image, (int(cx * _ONE), int(cy * _ONE)), axes, 180 * u[3], 0, 360,
-                        colour, thickness, cv2.LINE_AA, SHIFT)
+            cv2.ellipse(
+                image,
+                (int(cx * _ONE), int(cy * _ONE)),
+                axes,
+                180 * u[3],
+                0,
+                360,
+                colour,
+                thickness,
+                cv2.LINE_AA,
+                SHIFT,
+            )
         elif kind == 2:  # random walk
             steps = rng.normal(0, extent / 4, size=(2 + int(6 * u[4]), 2))
             walk = np.cumsum(steps, axis=0) + (cx, cy)
-            cv2.polylines(image, [fixed(walk)], False, colour, 1 + int(7 * u[5]), cv2.LINE_AA,
-                          SHIFT)
+            cv2.polylines(
+                image, [fixed(walk)], False, colour, 1 + int(7 * u[5]), cv2.LINE_AA, SHIFT
+            )
         elif kind == 3:  # stripes
             step = 3 + 9 * u[4]
             offsets = (np.arange(int(extent / step) + 1) - extent / step / 2) * step
@@ -79,8 +91,9 @@ def draw_background(rng: np.random.Generator, size: int) -> np.ndarray:
                 [cx - s * offsets - c * extent / 2, cy + c * offsets - s * extent / 2], axis=1
             )
             lines = np.stack([starts, starts + (c * extent, s * extent)], axis=1)
-            cv2.polylines(image, list(fixed(lines)), False, colour, 1 + int(2 * u[5]),
-                          cv2.LINE_AA, SHIFT)
+            cv2.polylines(
+                image, list(fixed(lines)), False, colour, 1 + int(2 * u[5]), cv2.LINE_AA, SHIFT
+            )
         elif kind == 4:  # random polygon
             corners = 3 + int(5 * u[4])
             angles = np.sort(rng.uniform(0, 2 * np.pi, corners))
@@ -90,15 +103,19 @@ def draw_background(rng: np.random.Generator, size: int) -> np.ndarray:
         else:  # a straight edge across the image (a wall corner, a door, a table)
             reach = 2 * size
             line = np.array([[cx - c * reach, cy - s * reach], [cx + c * reach, cy + s * reach]])
-            cv2.polylines(image, [fixed(line)], False, colour, 1 + int(11 * u[5]), cv2.LINE_AA,
-                          SHIFT)
+            cv2.polylines(
+                image, [fixed(line)], False, colour, 1 + int(11 * u[5]), cv2.LINE_AA, SHIFT
+            )
     if rng.random() < 0.3:
         image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.8, 3.0) * size / 256)
     return image
 
 
 def draw_occluder(
-    rng: np.random.Generator, image: np.ndarray, points: np.ndarray, iod: float,
+    rng: np.random.Generator,
+    image: np.ndarray,
+    points: np.ndarray,
+    iod: float,
     skin_colours: list[tuple[int, ...]],
 ) -> np.ndarray:
     """Draw one occluder over part of the face into ``image``; return its coverage mask (uint8).
@@ -113,21 +130,42 @@ def draw_occluder(
     colour = random_colour(rng)
     kind = int(rng.integers(6))
     if kind == 0:
-        box = _rotated_box(anchor, iod * rng.uniform(0.5, 1.8), iod * rng.uniform(0.5, 1.8),
-                           rng.uniform(0, np.pi))
+        box = _rotated_box(
+            anchor, iod * rng.uniform(0.5, 1.8), iod * rng.uniform(0.5, 1.8), rng.uniform(0, np.pi)
+        )
         cv2.fillPoly(mask, [fixed(box)], 255, cv2.LINE_AA, SHIFT)
     elif kind == 1:
         axes = tuple(int(iod * rng.uniform(0.3, 0.9) * _ONE) for _ in range(2))
-        cv2.ellipse(mask, tuple(fixed(anchor)), axes, float(rng.uniform(0, 180)), 0, 360, 255,
-                    -1, cv2.LINE_AA, SHIFT)
+        cv2.ellipse(
+            mask,
+            tuple(fixed(anchor)),
+            axes,
+            float(rng.uniform(0, 180)),
+            0,
+            360,
+            255,
+            -1,
+            cv2.LINE_AA,
+            SHIFT,
+        )
     elif kind == 2:
         colour = skin_colours[int(rng.integers(len(skin_colours)))]
         angle = rng.uniform(0, 2 * np.pi)
         direction = np.array([np.cos(angle), np.sin(angle)])
         across = np.array([-direction[1], direction[0]])
         palm = (int(0.45 * iod * _ONE), int(0.55 * iod * _ONE))
-        cv2.ellipse(mask, tuple(fixed(anchor)), palm, float(np.rad2deg(angle)) + 90, 0, 360, 255,
-                    -1, cv2.LINE_AA, SHIFT)
+        cv2.ellipse(
+            mask,
+            tuple(fixed(anchor)),
+            palm,
+            float(np.rad2deg(angle)) + 90,
+            0,
+            360,
+            255,
+            -1,
+            cv2.LINE_AA,
+            SHIFT,
+        )
         finger = max(2, int(0.17 * iod))
         for k, length in enumerate(rng.uniform(0.55, 0.85, size=4)):
             base = anchor + direction * 0.4 * iod + across * (k - 1.5) * 0.2 * iod
@@ -135,25 +173,47 @@ def draw_occluder(
             cv2.line(mask, tuple(fixed(base)), tuple(fixed(tip)), 255, finger, cv2.LINE_AA, SHIFT)
         thumb_base = anchor + across * 0.4 * iod
         thumb_tip = thumb_base + (across + direction * 0.8) * 0.45 * iod
-        cv2.line(mask, tuple(fixed(thumb_base)), tuple(fixed(thumb_tip)), 255, finger + 1,
-                 cv2.LINE_AA, SHIFT)
+        cv2.line(
+            mask,
+            tuple(fixed(thumb_base)),
+            tuple(fixed(thumb_tip)),
+            255,
+            finger + 1,
+            cv2.LINE_AA,
+            SHIFT,
+        )
     elif kind == 3:
         colour = random_colour(rng, 0, 90)
         eyes = [points[36:42].mean(0), points[42:48].mean(0)]
         tilt = np.rad2deg(np.arctan2(*(eyes[1] - eyes[0])[::-1]))
         lens = tuple(int(iod * f * _ONE) for f in rng.uniform([0.26, 0.16], [0.36, 0.26]))
         for eye in eyes:
-            cv2.ellipse(mask, tuple(fixed(eye)), lens, float(tilt), 0, 360, 255, -1, cv2.LINE_AA,
-                        SHIFT)
-        cv2.line(mask, tuple(fixed(eyes[0])), tuple(fixed(eyes[1])), 255,
-                 max(1, int(0.06 * iod)), cv2.LINE_AA, SHIFT)
+            cv2.ellipse(
+                mask, tuple(fixed(eye)), lens, float(tilt), 0, 360, 255, -1, cv2.LINE_AA, SHIFT
+            )
+        cv2.line(
+            mask,
+            tuple(fixed(eyes[0])),
+            tuple(fixed(eyes[1])),
+            255,
+            max(1, int(0.06 * iod)),
+            cv2.LINE_AA,
+            SHIFT,
+        )
     elif kind == 4:
         angle = rng.uniform(0, np.pi)
         half = np.array([np.cos(angle), np.sin(angle)]) * iod * rng.uniform(0.8, 1.6)
-        cv2.line(mask, tuple(fixed(anchor - half)), tuple(fixed(anchor + half)), 255,
-                 max(2, int(iod * rng.uniform(0.12, 0.4))), cv2.LINE_AA, SHIFT)
+        cv2.line(
+            mask,
+            tuple(fixed(anchor - half)),
+            tuple(fixed(anchor + half)),
+            255,
+            max(2, int(iod * rng.uniform(0.12, 0.4))),
+            cv2.LINE_AA,
+            SHIFT,
+        )
     else:
-        colour = (random_colour(rng, 150, 256) if rng.random() < 0.7 else random_colour(rng, 0, 80))
+        colour = random_colour(rng, 150, 256) if rng.random() < 0.7 else random_colour(rng, 0, 80)
         top = points[28] + (points[28] - points[8]) * rng.uniform(-0.1, 0.15)
         cheeks = points[[1, 15]] + (points[[1, 15]] - points[30]) * 0.1
         polygon = np.concatenate([points[2:15], cheeks[::-1][:1], [top], cheeks[:1]])
@@ -216,8 +276,15 @@ def degrade(rng: np.random.Generator, image: np.ndarray, strength: float) -> np.
         angle = rng.uniform(0, np.pi)
         end = (length - 1) / 2 * np.array([np.cos(angle), np.sin(angle)])
         centre = (length - 1) / 2
-        cv2.line(kernel, tuple(fixed(centre - end)), tuple(fixed(centre + end)), 1.0, 1,
-                 cv2.LINE_AA, SHIFT)
+        cv2.line(
+            kernel,
+            tuple(fixed(centre - end)),
+            tuple(fixed(centre + end)),
+            1.0,
+            1,
+            cv2.LINE_AA,
+            SHIFT,
+        )
         image = cv2.filter2D(image, -1, kernel / kernel.sum())
     if rng.random() < 0.08 * strength:
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)

@@ -99,7 +99,10 @@ def _front_depth(y: np.ndarray) -> np.ndarray:
 
 
 def _ring(
-    half_width: ArrayLike, height: ArrayLike, centre_depth: ArrayLike, front_depth: ArrayLike,
+    half_width: ArrayLike,
+    height: ArrayLike,
+    centre_depth: ArrayLike,
+    front_depth: ArrayLike,
     angle: ArrayLike,
 ) -> np.ndarray:
     """Points (n, 3) at ``angle`` (0 = front, +90 deg = right) on horizontal elliptic rings."""
@@ -215,8 +218,13 @@ def _ellipsoid(
     return np.asarray(centre) + _unit_sphere(rows, columns) * np.asarray(radii)
 
 
-def _circle(centre: np.ndarray, normal: np.ndarray, radii: tuple[float, float], count: int,
-            up: np.ndarray | None = None) -> np.ndarray:
+def _circle(
+    centre: np.ndarray,
+    normal: np.ndarray,
+    radii: tuple[float, float],
+    count: int,
+    up: np.ndarray | None = None,
+) -> np.ndarray:
     """A 3D ellipse (count, 3) around ``centre`` in the plane normal to ``normal``; its first
     axis points along ``up`` (made perpendicular to ``normal``), default the y axis."""
     n0, n1, n2 = (normal / np.linalg.norm(normal)).tolist()
@@ -228,8 +236,11 @@ def _circle(centre: np.ndarray, normal: np.ndarray, radii: tuple[float, float], 
     axes = np.array(
         [
             [radii[0] * f0, radii[0] * f1, radii[0] * f2],
-            [radii[1] * (n1 * f2 - n2 * f1), radii[1] * (n2 * f0 - n0 * f2),
-             radii[1] * (n0 * f1 - n1 * f0)],
+            [
+                radii[1] * (n1 * f2 - n2 * f1),
+                radii[1] * (n2 * f0 - n0 * f2),
+                radii[1] * (n0 * f1 - n1 * f0),
+            ],
         ]
     )
     return centre + _unit_circle(count) @ axes
@@ -250,14 +261,18 @@ def _hair(frame: _Frame, style: HeadStyle) -> np.ndarray:
     skull = _ellipsoid(
         (0.0, frame.top_y - 0.5, frame.top_depth - 0.5),
         (frame.half_width + 0.07 + volume, style.forehead_height + 0.25 + volume, 1.25 + volume),
-        7, 14,
+        7,
+        14,
     )
     if style.hair_length == 0:
         return skull
     fall = np.array(
         [
-            [side * (frame.half_width + 0.05 + volume) * taper,
-             frame.top_y + style.hair_length * level, depth]
+            [
+                side * (frame.half_width + 0.05 + volume) * taper,
+                frame.top_y + style.hair_length * level,
+                depth,
+            ]
             for side in (-1.0, 1.0)
             for level, taper in ((0.3, 1.0), (0.7, 0.95), (1.0, 0.85))
             for depth in (frame.top_depth + 0.4, frame.top_depth - 1.2)
@@ -287,8 +302,9 @@ def _ears(frame: _Frame, style: HeadStyle) -> np.ndarray:
     return np.stack(
         [
             _circle(
-                np.array([side * (frame.half_width + 0.03), frame.top_y + 0.32,
-                          frame.top_depth - 0.3]),
+                np.array(
+                    [side * (frame.half_width + 0.03), frame.top_y + 0.32, frame.top_depth - 0.3]
+                ),
                 np.array([side * np.cos(tilt), 0.0, np.sin(tilt)]),
                 (0.45 * style.ear_size, 0.24 * style.ear_size),
                 12,
@@ -329,9 +345,7 @@ def _irises(face: np.ndarray, style: HeadStyle) -> tuple[np.ndarray, np.ndarray]
     They hang on the corners, not the lids, so closing an eye covers them instead of moving them.
     """
     gaze_yaw, gaze_pitch = np.deg2rad(style.gaze)
-    gaze = np.array(
-        [np.sin(gaze_yaw), -np.sin(gaze_pitch), np.cos(gaze_yaw) * np.cos(gaze_pitch)]
-    )
+    gaze = np.array([np.sin(gaze_yaw), -np.sin(gaze_pitch), np.cos(gaze_yaw) * np.cos(gaze_pitch)])
     irises, pupils = [], []
     pupil_radius = style.iris_radius * style.pupil_ratio
     for outer, inner in ((36, 39), (45, 42)):
@@ -344,10 +358,15 @@ def _irises(face: np.ndarray, style: HeadStyle) -> tuple[np.ndarray, np.ndarray]
 
 def _nose(face: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The near half of the nose (cover points), nostrils (2, 10, 3) and alar creases (2, 4, 3)."""
-    base = [[side * width, face[index, 1], -0.45]
-            for index, width in ((27, 0.13), (28, 0.15), (29, 0.18)) for side in (-1.0, 1.0)]
-    base += [[face[31, 0] - 0.04, face[31, 1] - 0.1, face[31, 2] - 0.08],
-             [face[35, 0] + 0.04, face[35, 1] - 0.1, face[35, 2] - 0.08]]
+    base = [
+        [side * width, face[index, 1], -0.45]
+        for index, width in ((27, 0.13), (28, 0.15), (29, 0.18))
+        for side in (-1.0, 1.0)
+    ]
+    base += [
+        [face[31, 0] - 0.04, face[31, 1] - 0.1, face[31, 2] - 0.08],
+        [face[35, 0] + 0.04, face[35, 1] - 0.1, face[35, 2] - 0.08],
+    ]
     base = np.array(base)
     near_side = -1.0 if pose.yaw > 0 else 1.0
     cover = np.concatenate(
@@ -360,8 +379,13 @@ def _nose(face: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray, np.ndar
     )
     nostrils = np.stack(
         [
-            _circle(0.45 * face[outer] + 0.55 * face[inner] + np.array([0.0, -0.03, -0.04]),
-                    np.array([0.0, 1.0, 0.6]), (0.075, 0.035), 10, up=face[outer] - face[inner])
+            _circle(
+                0.45 * face[outer] + 0.55 * face[inner] + np.array([0.0, -0.03, -0.04]),
+                np.array([0.0, 1.0, 0.6]),
+                (0.075, 0.035),
+                10,
+                up=face[outer] - face[inner],
+            )
             for outer, inner in ((31, 32), (35, 34))
         ]
     )

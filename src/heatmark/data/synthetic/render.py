@@ -29,15 +29,28 @@ FILL_GROWTH = 0.5
 
 _SKIN_TONES = np.array(
     [
-        [250, 222, 200], [240, 200, 170], [228, 180, 145], [205, 150, 110], [180, 125, 90],
-        [150, 100, 70], [115, 75, 50], [85, 55, 38],
+        [250, 222, 200],
+        [240, 200, 170],
+        [228, 180, 145],
+        [205, 150, 110],
+        [180, 125, 90],
+        [150, 100, 70],
+        [115, 75, 50],
+        [85, 55, 38],
     ],
     dtype=np.float64,
 )
 _HAIR = np.array(
     [
-        [20, 16, 14], [45, 30, 22], [80, 55, 35], [120, 85, 55], [175, 140, 90],
-        [215, 190, 140], [140, 65, 30], [130, 130, 130], [205, 205, 200],
+        [20, 16, 14],
+        [45, 30, 22],
+        [80, 55, 35],
+        [120, 85, 55],
+        [175, 140, 90],
+        [215, 190, 140],
+        [140, 65, 30],
+        [130, 130, 130],
+        [205, 205, 200],
     ],
     dtype=np.float64,
 )
@@ -175,10 +188,16 @@ def _hull(points: np.ndarray) -> np.ndarray:
     return cv2.convexHull(points.astype(np.float32))[:, 0].astype(np.float64)
 
 
-def _line(image: np.ndarray, points: np.ndarray, colour: tuple | float, thickness: float,
-          closed: bool = False) -> None:
-    cv2.polylines(image, [fixed(points)], closed, colour, max(1, round(thickness)), cv2.LINE_AA,
-                  SHIFT)
+def _line(
+    image: np.ndarray,
+    points: np.ndarray,
+    colour: tuple | float,
+    thickness: float,
+    closed: bool = False,
+) -> None:
+    cv2.polylines(
+        image, [fixed(points)], closed, colour, max(1, round(thickness)), cv2.LINE_AA, SHIFT
+    )
 
 
 def _area(polygon: np.ndarray) -> float:
@@ -210,8 +229,14 @@ def _clipped(
     np.copyto(region, patch, where=mask.view(bool)[..., None])
 
 
-def draw_body(image: np.ndarray, parts: HeadParts, palette: Palette, long_hair: bool,
-              rng: np.random.Generator, iod: float) -> None:
+def draw_body(
+    image: np.ndarray,
+    parts: HeadParts,
+    palette: Palette,
+    long_hair: bool,
+    rng: np.random.Generator,
+    iod: float,
+) -> None:
     """Torso, hair, neck and ears (the face is pasted over them later)."""
     skin = palette.skin
     _fill(image, _hull(parts.torso), _colour(palette.clothes))
@@ -252,8 +277,14 @@ def draw_body(image: np.ndarray, parts: HeadParts, palette: Palette, long_hair: 
         ears()
 
 
-def _draw_eye(face: np.ndarray, eye: np.ndarray, iris: np.ndarray, pupil: np.ndarray,
-              palette: Palette, iod: float) -> None:
+def _draw_eye(
+    face: np.ndarray,
+    eye: np.ndarray,
+    iris: np.ndarray,
+    pupil: np.ndarray,
+    palette: Palette,
+    iod: float,
+) -> None:
     if _area(eye) < 0.5:
         _line(face, eye[:4], _colour(palette.brows, 0.6), iod * 0.03)
         return
@@ -265,8 +296,15 @@ def _draw_eye(face: np.ndarray, eye: np.ndarray, iris: np.ndarray, pupil: np.nda
         _line(patch, iris - origin, _colour(palette.iris, 0.55), iod * 0.012, closed=True)
         _fill(patch, pupil - origin, (12, 10, 10))
         glint = pupil.mean(axis=0) - origin + (pupil.max(axis=0) - pupil.min(axis=0)) * 0.35
-        cv2.circle(patch, tuple(fixed(glint)), int(max(0.6, iod * 0.012) * 16), (250, 250, 250),
-                   -1, cv2.LINE_AA, SHIFT)
+        cv2.circle(
+            patch,
+            tuple(fixed(glint)),
+            int(max(0.6, iod * 0.012) * 16),
+            (250, 250, 250),
+            -1,
+            cv2.LINE_AA,
+            SHIFT,
+        )
 
     _clipped(face, eye, inside)
     _line(face, eye[:4], _colour(palette.lashes), iod * 0.035)
@@ -286,15 +324,19 @@ def _draw_mouth(face: np.ndarray, points: np.ndarray, palette: Palette, iod: flo
             _fill(patch, np.concatenate([upper, band[::-1]]), _colour(palette.teeth))
             if gap > 0.25 * iod:
                 lower = inner[[4, 5, 6, 7, 0]] - origin
-                _fill(patch, np.concatenate([lower, lower[::-1] - [0, 0.06 * iod]]),
-                      _colour(palette.teeth, 0.9))
+                _fill(
+                    patch,
+                    np.concatenate([lower, lower[::-1] - [0, 0.06 * iod]]),
+                    _colour(palette.teeth, 0.9),
+                )
 
         _clipped(face, inner, teeth)
     _line(face, inner, _colour(palette.lips, 0.5), iod * 0.02, closed=True)
 
 
-def draw_face_layer(face: np.ndarray, parts: HeadParts, palette: Palette, iod: float,
-                    hidden: np.ndarray, yaw: float) -> None:
+def draw_face_layer(
+    face: np.ndarray, parts: HeadParts, palette: Palette, iod: float, hidden: np.ndarray, yaw: float
+) -> None:
     """Skin features onto ``face`` (already filled with the skin colour)."""
     points = parts.landmarks
     for brow in parts.brows:
@@ -315,8 +357,14 @@ def draw_face_layer(face: np.ndarray, parts: HeadParts, palette: Palette, iod: f
         _fill(face, parts.fringe, _colour(palette.hair))
 
 
-def shading_map(parts: HeadParts, to_model: np.ndarray, view: np.ndarray,
-                shape: tuple[int, int], rng: np.random.Generator, smile: float) -> np.ndarray:
+def shading_map(
+    parts: HeadParts,
+    to_model: np.ndarray,
+    view: np.ndarray,
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    smile: float,
+) -> np.ndarray:
     """Per-pixel light (float32, about 0.3 to 1.2) for an image of ``shape`` (height, width).
 
     A lit ellipsoid approximates the face so the cheeks darken towards the contour; soft
@@ -363,14 +411,28 @@ def shading_map(parts: HeadParts, to_model: np.ndarray, view: np.ndarray,
     _fill(marks, points[[48, 49, 50, 51, 52, 53, 54, 64, 63, 62, 61, 60]], 0.9)
     if smile > 0.3:
         for nose, corner in ((31, 48), (35, 54)):
-            fold = np.stack([points[nose] + (points[nose] - points[33]) * 0.3,
-                             points[corner] + (points[corner] - points[51]) * 0.25])
+            fold = np.stack(
+                [
+                    points[nose] + (points[nose] - points[33]) * 0.3,
+                    points[corner] + (points[corner] - points[51]) * 0.25,
+                ]
+            )
             _line(marks, fold, 0.8, max(1.0, 0.05 * iod))
     _line(marks, points[27:31], 1.12, max(1.0, 0.06 * iod))
-    cv2.circle(marks, tuple(fixed(points[30])), int(max(0.5, 0.06 * iod) * 16), 1.18, -1,
-               cv2.LINE_AA, SHIFT)
+    cv2.circle(
+        marks,
+        tuple(fixed(points[30])),
+        int(max(0.5, 0.06 * iod) * 16),
+        1.18,
+        -1,
+        cv2.LINE_AA,
+        SHIFT,
+    )
     marks = cv2.GaussianBlur(marks, (0, 0), max(0.6, 0.05 * iod))
-    mottling = cv2.resize(rng.normal(1.0, 0.03, size=(6, 6)).astype(np.float32), (low_w, low_h),
-                          interpolation=cv2.INTER_LINEAR)
+    mottling = cv2.resize(
+        rng.normal(1.0, 0.03, size=(6, 6)).astype(np.float32),
+        (low_w, low_h),
+        interpolation=cv2.INTER_LINEAR,
+    )
     shade *= marks * mottling
     return cv2.resize(shade, (width, height), interpolation=cv2.INTER_LINEAR)
