@@ -98,7 +98,8 @@ def test_value_matches_pot_at_16(cost: str) -> None:
     mine = sinkhorn_cost(a, b, SinkhornOptions(cost=cost, **TIGHT)).double().numpy()
     for method in ("sinkhorn", "sinkhorn_log"):
         reference = pot_values(a, b, cost, 0.05, method)
-        assert np.all(np.abs(mine / reference - 1) < 1e-3), (method, mine, reference)
+        # float32 against float64: 1.2e-4 measured on the sharp pair (16x margin)
+        assert np.all(np.abs(mine / reference - 1) < 2e-3), (method, mine, reference)
 
 
 @pytest.mark.parametrize("cost", COSTS)
@@ -258,12 +259,16 @@ def test_small_epsilon_switches_to_float64_and_too_small_is_rejected() -> None:
 
 
 def test_pixel_unit_is_the_map_unit_scaled() -> None:
-    a, b = sample_pairs(16)
+    # In float64: the two problems are the same up to rounding (measured 2e-8 relative). In
+    # float32 the fifth pair (value 0.04) differs by ~1.2e-4 relative, by an amount that
+    # depends on the CPU's summation order, which is no test of the unit.
+    a, b = (maps.double() for maps in sample_pairs(16))
     in_map = sinkhorn_cost(a, b, SinkhornOptions(cost="euclidean", epsilon=0.05, **TIGHT))
     in_pixels = sinkhorn_cost(
         a, b, SinkhornOptions(cost="euclidean", epsilon=0.05 * 16, unit="pixel", **TIGHT)
     )
-    assert torch.allclose(in_pixels, 16 * in_map, rtol=1e-4)
+    assert in_pixels.dtype == torch.float64
+    assert torch.allclose(in_pixels, 16 * in_map, rtol=1e-6, atol=0)
 
 
 def test_solver_options_agree() -> None:

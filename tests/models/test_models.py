@@ -51,8 +51,13 @@ def _make_outputs_non_trivial(model: nn.Module, image: Tensor, seed: int = 0) ->
 
 
 def _close(actual: Tensor, expected: Tensor) -> bool:
-    """Equal up to float32 summation order through a deep network (outputs of order one)."""
-    return torch.allclose(actual, expected, atol=1e-4, rtol=1e-3)
+    """Equal up to float32 summation order through a deep network (outputs of order one).
+
+    Loose on purpose: the float32 gap depends on the CPU's convolution kernels (measured up to
+    4e-5 here; other vector units sum in another order), so this only catches gross errors
+    (a wrong fold or layout is off by ~0.1); each test repeats the comparison in float64,
+    where the two paths agree to rounding, for exactness."""
+    return torch.allclose(actual, expected, atol=2e-3, rtol=1e-2)
 
 
 # ---------------------------------------------------------------- shapes
@@ -320,6 +325,11 @@ def test_channels_last_output_equals_nchw_output(build):
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert min(e.std().item() for e in expected) > 0.05
     assert all(_close(a, b) for a, b in zip(expected, actual, strict=True))
+    model, fast = model.double(), fast.double()
+    with torch.no_grad():
+        expected = model(image.double())
+        actual = fast(image.double().contiguous(memory_format=torch.channels_last))
+    assert all(torch.allclose(a, b, atol=1e-9) for a, b in zip(expected, actual, strict=True))
 
 
 def test_accelerate_fuses_a_copy_for_inference_and_converts_in_place_for_training():
