@@ -123,14 +123,41 @@ def test_empty_wflw_list(tmp_path):
         load_dataset(path)
 
 
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda values: values.__setitem__(7, 1e30), "point 4 of 98 (0, 1e+30) lies more than 50%"),
+        (lambda values: values.__setitem__(slice(0, 196), [3.0] * 196), "all 98 points are"),
+        (
+            lambda values: values.__setitem__(slice(144, 146), values[120:122]),
+            "inter-ocular distance (points 61 and 73) is 0",
+        ),
+    ],
+)
+def test_wflw_non_physical_annotation_names_file_and_line(wflw_release, edit, reason):
+    path, _ = wflw_release
+    lines = path.read_text().splitlines()
+    fields = lines[1].split()
+    values = [float(field) for field in fields[:-1]]
+    values[6] = 0.0  # point 4 at x = 0
+    edit(values)
+    lines[1] = " ".join([*map(repr, values[:200]), *fields[200:]])
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as caught:
+        read_wflw(path)
+    assert caught.value.path == path and caught.value.line == 2
+    assert reason in str(caught.value) and "image 2" not in str(caught.value)
+
+
 # --- COFW (MATLAB v7.3 = HDF5, and v5) -------------------------------------------------------
 
 
 def cofw_faces():
-    colour = np.zeros((5, 7, 3), np.uint8)
+    """Two faces (colour 40 x 56, grey 40 x 48) with points inside the images."""
+    colour = np.zeros((40, 56, 3), np.uint8)
     colour[1, 4] = (250, 10, 20)  # R, G, B of one pixel at row 1, column 4
-    colour[:, :, 1] = np.arange(7, dtype=np.uint8)[None, :] * 3  # green encodes the column
-    grey = np.arange(24, dtype=np.uint8).reshape(4, 6) * 10
+    colour[:, :, 1] = np.arange(56, dtype=np.uint8)[None, :] * 3  # green encodes the column
+    grey = (np.arange(40 * 48) % 251).astype(np.uint8).reshape(40, 48)
     phis = np.zeros((2, 87))
     for row in range(2):
         points = grid_points(29, 10 + row) + 1  # MATLAB 1-based
@@ -177,12 +204,12 @@ def test_cofw_v73_layout_transposition_and_conversion(tmp_path):
     samples = load_dataset(path)
     assert len(samples) == 2 and all(s.scheme is COFW_29 and s.subset == "test" for s in samples)
     colour = samples[0].load_image()
-    assert colour.shape == (5, 7, 3) and colour.dtype == np.uint8
+    assert colour.shape == (40, 56, 3) and colour.dtype == np.uint8
     assert colour[1, 4, 0] == 250 and colour[1, 4, 2] == 20  # RGB order kept
-    np.testing.assert_array_equal(colour[3, :, 1], np.arange(7) * 3)  # columns not transposed
+    np.testing.assert_array_equal(colour[3, :, 1], np.arange(56) * 3)  # columns not transposed
     grey = samples[1].image
-    assert grey.shape == (4, 6, 3) and (grey[..., 0] == grey[..., 2]).all()
-    assert grey[2, 5, 1] == (2 * 6 + 5) * 10
+    assert grey.shape == (40, 48, 3) and (grey[..., 0] == grey[..., 2]).all()
+    assert grey[2, 5, 1] == (2 * 48 + 5) % 251
     np.testing.assert_array_equal(samples[0].points[:, 0], phis[0, :29] - 1)
     np.testing.assert_array_equal(samples[0].points[:, 1], phis[0, 29:58] - 1)
     assert np.flatnonzero(~samples[0].visible).tolist() == [3]
@@ -227,6 +254,25 @@ def test_malformed_cofw_names_the_file(tmp_path, edit, reason):
     with pytest.raises(DataError) as caught:
         read_cofw(path)
     assert caught.value.path == path and reason in str(caught.value)
+
+
+def test_cofw_occluded_points_may_lie_outside_but_not_absurdly(tmp_path):
+    """Occluded points are checked only against 10 image sizes; visible ones against 50%."""
+    images, phis, boxes = cofw_faces()
+    path = tmp_path / "c.mat"
+    phis[0, 3] = -150.0  # point 4 of the 56 x 40 image, occluded: far out but a placeholder
+    assert len(read_cofw(write_cofw_v5(path, images, phis, boxes))) == 2
+    phis[0, 58 + 3] = 0  # the same point, visible: refused
+    with pytest.raises(DataError, match=r"phisT row 1: point 4 of 29 \(-151, .*50%") as caught:
+        read_cofw(write_cofw_v5(path, images, phis, boxes))
+    assert caught.value.path == path
+    phis[0, 58 + 3], phis[0, 3] = 1, 1e30  # occluded at 1e30: refused all the same
+    with pytest.raises(DataError, match=r"phisT row 1: point 4 of 29 \(1e\+30, .*10 times"):
+        read_cofw(write_cofw_v73(path, images, phis, boxes))
+    phis[0, 3] = phis[0, 8] = phis[0, 9]  # eye corners 9 and 10 coincide (x and y)
+    phis[0, 29 + 8] = phis[0, 29 + 9]
+    with pytest.raises(DataError, match=r"phisT row 1: the inter-ocular distance"):
+        read_cofw(write_cofw_v5(path, images, phis, boxes))
 
 
 def test_unreadable_and_truncated_mat_files(tmp_path):
@@ -289,6 +335,21 @@ def test_aflw_mat_missing_variable_and_image(tmp_path):
     del contents["nameList"]
     scipy.io.savemat(str(path), contents)
     with pytest.raises(DataError, match="'nameList' is missing"):
+        read_aflw_mat(path)
+
+
+def test_aflw_mat_non_physical_rows_name_row_and_image(tmp_path):
+    path, contents = write_aflw_mat(tmp_path)
+    contents["data"][2, 19 + 5] = -1e6  # y of point 6, row 3
+    scipy.io.savemat(str(path), contents)
+    with pytest.raises(DataError) as caught:
+        read_aflw_mat(path)
+    assert caught.value.path == path
+    assert "data row 3 (2/image00002.jpg): point 6 of 19" in str(caught.value)
+    contents["data"][2, 19 + 5] = 10.0
+    contents["bbox"][4] = [30.0, 30.0, 15.0, 135.0]  # left == right: zero box size
+    scipy.io.savemat(str(path), contents)
+    with pytest.raises(DataError, match=r"data row 5 \(1/image00004\.jpg\): the box size is 0"):
         read_aflw_mat(path)
 
 
@@ -356,6 +417,18 @@ def test_malformed_aflw_csv_names_file_and_line(tmp_path, mutate, line, reason):
     assert reason in str(caught.value)
 
 
+def test_aflw_csv_far_point_names_the_line(tmp_path):
+    path, _ = write_aflw_csv(tmp_path)
+    lines = path.read_text().splitlines()
+    fields = lines[2].split(",")
+    fields[5 + 2 * 7] = "1e30"  # x of point 8
+    lines[2] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="point 8 of 19") as caught:
+        read_aflw_csv(path)
+    assert caught.value.path == path and caught.value.line == 3
+
+
 # --- LSP -------------------------------------------------------------------------------------
 
 
@@ -398,6 +471,31 @@ def test_lsp_bad_shape_and_missing_image(tmp_path):
     scipy.io.savemat(str(tmp_path / "joints.mat"), {"joints": np.zeros((4, 14, 2))})
     with pytest.raises(DataError, match="expected 3 x 14 x N"):
         read_lsp(tmp_path / "joints.mat")
+
+
+def test_lsp_invisible_placeholders_pass_visible_outliers_do_not(tmp_path):
+    joints = lsp_annotations(2)  # images 60 x 40: margin 30 px
+    joints[1, 5, :] = (-60.0, -1.0, 1)  # image 2, joint 6: occluded placeholder far left
+    joints[1, 2, :] = joints[1, 9, :] = (-1.0, -1.0, 1)  # placeholders on top of each other
+    for index in (1, 2):
+        write_image(tmp_path / "images" / f"im{index:04d}.jpg")
+
+    def read(annotations: np.ndarray) -> list:
+        scipy.io.savemat(str(tmp_path / "joints.mat"), {"joints": annotations.T})
+        return read_lsp(tmp_path / "joints.mat")
+
+    assert [s.visible[5] for s in read(joints)] == [True, False]
+    joints[1, 5, 2] = 0  # the same joint visible: refused, naming the image
+    with pytest.raises(DataError) as caught:
+        read(joints)
+    assert caught.value.path == tmp_path / "joints.mat"
+    assert "joints of im0002.jpg: point 6 of 14 (-61, -2)" in str(caught.value)
+    joints[1, 5] = joints[1, 4]
+    joints[1, 3, :] = joints[1, 8, :] = (20.0, 20.0, 1)  # torso joints invisible: accepted
+    assert len(read(joints)) == 2
+    joints[1, 3, 2] = joints[1, 8, 2] = 0  # visible and coincident: zero torso size
+    with pytest.raises(DataError, match=r"im0002\.jpg: the torso size \(points 9 and 4\) is 0"):
+        read(joints)
 
 
 # --- COCO-style json -------------------------------------------------------------------------
@@ -503,6 +601,45 @@ def test_malformed_coco_json_names_file_and_annotation(tmp_path, edit, reason):
     with pytest.raises(DataError) as caught:
         read_coco(path)
     assert caught.value.path == path and reason in str(caught.value)
+
+
+def test_coco_unlabelled_points_may_be_placeholders(tmp_path):
+    document = coco_document(tmp_path)  # images 60 x 40: margin 30 px
+    keypoints = document["annotations"][1]["keypoints"]
+    keypoints[9:12] = [-100.0, 0.0, 0]  # point 4 unlabelled (v = 0), far left: accepted
+    assert len(read_coco(write_json(tmp_path / "a.json", document))) == 3
+    keypoints[11] = 1  # labelled: refused
+    with pytest.raises(DataError, match=r"annotation id 101: point 4 of 19 \(-101, -1\)"):
+        read_coco(write_json(tmp_path / "a.json", document))
+    keypoints[9:12] = [1e30, 0.0, 0]  # unlabelled at 1e30: refused all the same
+    with pytest.raises(DataError, match=r"annotation id 101: point 4 of 19 \(1e\+30"):
+        read_coco(write_json(tmp_path / "a.json", document))
+    document["annotations"][2]["keypoints"] = [0.0, 0.0, 0] * 19  # nothing labelled
+    keypoints[9:12] = [10.0, 10.0, 1]
+    with pytest.raises(DataError, match="annotation id 102: all 19 points are identical"):
+        read_coco(write_json(tmp_path / "a.json", document))
+
+
+def test_coco_huge_integers_and_unhashable_ids_are_data_errors(tmp_path):
+    document = coco_document(tmp_path)
+    document["annotations"][0]["keypoints"][0] = 10**400  # json allows it, float() does not
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(DataError, match="annotation id 100: 'keypoints' holds a value"):
+        read_coco(path)
+    document = coco_document(tmp_path)
+    document["annotations"][1]["image_id"] = [7]
+    with pytest.raises(DataError, match=r"annotation id 101: image_id \[7\] is not in"):
+        read_coco(write_json(path, document))
+    document["images"][0]["id"] = {"a": 1}
+    with pytest.raises(DataError, match="image entry without id"):
+        read_coco(write_json(path, document))
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataError, match="nested too deeply"):
+        read_coco(path)
+    path.write_text('{"images": [], "annotations": [' + "7" * 5000 + "]}")
+    with pytest.raises(DataError, match="not valid JSON"):
+        read_coco(path)
 
 
 def test_coco_unknown_point_count_and_invalid_json(tmp_path):

@@ -31,7 +31,7 @@ import numpy as np
 from heatmark.data.readers.files import choose_root, require_image
 from heatmark.data.readers.matlab import cell_string, load_mat
 from heatmark.data.readers.origin import CoordinateOrigin
-from heatmark.data.sample import Sample
+from heatmark.data.sample import ImageSizes, Sample, check_annotation
 from heatmark.errors import DataError
 from heatmark.schemes import AFLW_19
 
@@ -78,6 +78,7 @@ def read_aflw_mat(
             [path.parent / "data" / "flickr", path.parent / "flickr", path.parent], first
         )
     )
+    sizes = ImageSizes()
     samples = []
     for row in range(total):
         where = f"{path}:data[{row + 1}]"
@@ -89,18 +90,19 @@ def read_aflw_mat(
         left, right, top, bottom = boxes[row]
         visible = None if masks is None else masks[row] == 1
         name = cell_string(names[row], path, f"nameList{{{row + 1}}}")
-        samples.append(
-            Sample(
-                points=origin.to_heatmark(np.stack([values[:count], values[count:]], axis=1)),
-                scheme=AFLW_19,
-                image_path=require_image(root / name, path),
-                box=origin.to_heatmark(np.array([left, top, right, bottom])),
-                visible=visible,
-                attributes={"frontal": bool(visible is None or visible.all())},
-                subset=subsets[row],
-                source=where,
-            )
+        image = require_image(root / name, path)
+        sample = Sample(
+            points=origin.to_heatmark(np.stack([values[:count], values[count:]], axis=1)),
+            scheme=AFLW_19,
+            image_path=image,
+            box=origin.to_heatmark(np.array([left, top, right, bottom])),
+            visible=visible,
+            attributes={"frontal": bool(visible is None or visible.all())},
+            subset=subsets[row],
+            source=where,
         )
+        check_annotation(sample, sizes(image, path), path, label=f"data row {row + 1} ({name})")
+        samples.append(sample)
     if not samples:
         raise DataError(path, "the file holds no faces")
     return samples
@@ -139,6 +141,7 @@ def read_aflw_csv(
         if image_root is not None
         else choose_root([path.parent / "images", path.parent], first)
     )
+    sizes = ImageSizes()
     samples = []
     for number, row in body:
         if len(row) != columns:
@@ -154,16 +157,17 @@ def read_aflw_csv(
             raise DataError(path, f"box_size must be positive, got {box_size}", number)
         half = box_size / 2.0
         box = np.array([centre_x - half, centre_y - half, centre_x + half, centre_y + half])
-        samples.append(
-            Sample(
-                points=origin.to_heatmark(values[4:].reshape(-1, 2)),
-                scheme=AFLW_19,
-                image_path=require_image(root / row[0].strip(), path, number),
-                box=origin.to_heatmark(box),
-                subset=subset,
-                source=f"{path}:{number}",
-            )
+        image = require_image(root / row[0].strip(), path, number)
+        sample = Sample(
+            points=origin.to_heatmark(values[4:].reshape(-1, 2)),
+            scheme=AFLW_19,
+            image_path=image,
+            box=origin.to_heatmark(box),
+            subset=subset,
+            source=f"{path}:{number}",
         )
+        check_annotation(sample, sizes(image, path, number), path, number)
+        samples.append(sample)
     return samples
 
 
@@ -182,7 +186,10 @@ def _subsets_from_permutation(path: Path, ra: object, total: int, train_size: in
     """``"train"`` for the first ``train_size`` faces of the 1-based permutation ``ra``."""
     if ra is None:
         return [""] * total
-    order = np.asarray(ra, dtype=np.float64).reshape(-1)
+    order = np.asarray(ra)
+    if order.dtype.kind not in "fiu":
+        raise DataError(path, f"ra must be a permutation of 1..{total}")
+    order = order.astype(np.float64).reshape(-1)
     if len(order) != total or not np.array_equal(np.sort(order), np.arange(1, total + 1)):
         raise DataError(path, f"ra must be a permutation of 1..{total}")
     subsets = ["test"] * total

@@ -20,14 +20,13 @@ points (mmpose's face jsons write 1 everywhere) and every ``v > 0`` is visible.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from heatmark.data.readers.files import read_json, require_image
 from heatmark.data.readers.origin import CoordinateOrigin
-from heatmark.data.sample import Sample
+from heatmark.data.sample import ImageSizes, Sample, check_annotation
 from heatmark.errors import DataError
 from heatmark.schemes import scheme_for
 
@@ -86,24 +85,26 @@ def read_coco(
         raise DataError(path, f"{field!r} holds {count} points per annotation: {exc}") from None
     coco_visibility = any((values[:, 2] == 2).any() for values in parsed)
 
+    sizes = ImageSizes()
     samples = []
     for annotation, values in zip(chosen, parsed, strict=True):
         label = _label(annotation)
         image_id = annotation.get("image_id")
-        if image_id not in files:
-            raise DataError(path, f"{label}: image_id {image_id!r} is not in 'images'")
+        if not _is_id(image_id) or image_id not in files:
+            raise DataError(path, f"{label}: image_id {_short(image_id)} is not in 'images'")
         flags = values[:, 2]
         visible = flags == 2 if coco_visibility else flags > 0
-        samples.append(
-            Sample(
-                points=origin.to_heatmark(values[:, :2]),
-                scheme=scheme,
-                image_path=require_image(root / files[image_id], path),
-                box=_box(path, annotation, box_field, label, origin),
-                visible=visible,
-                source=f"{path}:{label}",
-            )
+        image = require_image(root / files[image_id], path)
+        sample = Sample(
+            points=origin.to_heatmark(values[:, :2]),
+            scheme=scheme,
+            image_path=image,
+            box=_box(path, annotation, box_field, label, origin),
+            visible=visible,
+            source=f"{path}:{label}",
         )
+        check_annotation(sample, sizes(image, path), path, label=label)
+        samples.append(sample)
     return samples
 
 
@@ -120,7 +121,29 @@ def _default_field(annotations: list[dict]) -> str:
 
 def _label(annotation: dict) -> str:
     identifier = annotation.get("id")
-    return f"annotation id {identifier}" if identifier is not None else "annotation"
+    return f"annotation id {_short(identifier)}" if identifier is not None else "annotation"
+
+
+def _short(value: object) -> str:
+    """A json value for a message, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_id(value: object) -> bool:
+    """Ids are json numbers or strings (a list or object cannot key the image table)."""
+    return isinstance(value, (int, float, str)) and not isinstance(value, bool)
+
+
+def _numbers(values: list) -> np.ndarray | None:
+    """The json numbers ``values`` as float64, or None if one is not a number (booleans are
+    not) or is too large for a double."""
+    if not all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values):
+        return None
+    try:
+        return np.array([float(value) for value in values], dtype=np.float64)
+    except OverflowError:  # an integer beyond the double range
+        return None
 
 
 def _image_files(path: Path, images: list) -> dict[object, str]:
@@ -128,12 +151,12 @@ def _image_files(path: Path, images: list) -> dict[object, str]:
     for entry in images:
         if (
             not isinstance(entry, dict)
-            or "id" not in entry
+            or not _is_id(entry.get("id"))
             or not isinstance(entry.get("file_name"), str)
         ):
             raise DataError(path, f"image entry without id or file_name: {str(entry)[:80]}")
         if entry["id"] in files:
-            raise DataError(path, f"image id {entry['id']!r} appears twice")
+            raise DataError(path, f"image id {_short(entry['id'])} appears twice")
         files[entry["id"]] = entry["file_name"]
     return files
 
@@ -145,11 +168,12 @@ def _keypoints(path: Path, annotation: dict, field: str) -> np.ndarray:
     if not isinstance(values, list) or not values or len(values) % 3:
         size = len(values) if isinstance(values, list) else type(values).__name__
         raise DataError(path, f"{label}: {field!r} must be a flat list [x, y, v] * K (got {size})")
-    if not all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values):
+    array = _numbers(values)
+    if array is None:
         raise DataError(path, f"{label}: {field!r} holds a value that is not a number")
-    if not all(math.isfinite(value) for value in values):
+    if not np.isfinite(array).all():
         raise DataError(path, f"{label}: {field!r} holds NaN or infinity")
-    return np.array(values, dtype=np.float64).reshape(-1, 3)
+    return array.reshape(-1, 3)
 
 
 def _box(
@@ -159,13 +183,10 @@ def _box(
     if field not in annotation:
         return None
     values = annotation[field]
-    if (
-        not isinstance(values, list)
-        or len(values) != 4
-        or not all(isinstance(value, (int, float)) and math.isfinite(value) for value in values)
-    ):
+    numbers = _numbers(values) if isinstance(values, list) and len(values) == 4 else None
+    if numbers is None or not np.isfinite(numbers).all():
         raise DataError(path, f"{label}: {field!r} must be four finite numbers x, y, w, h")
-    x, y, width, height = (float(value) for value in values)
+    x, y, width, height = (float(value) for value in numbers)
     if width < 0 or height < 0:
         raise DataError(path, f"{label}: {field!r} has a negative size")
     return origin.to_heatmark(np.array([x, y, x + width, y + height]))

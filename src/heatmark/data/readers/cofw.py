@@ -20,7 +20,7 @@ import numpy as np
 
 from heatmark.data.readers.matlab import load_mat
 from heatmark.data.readers.origin import CoordinateOrigin
-from heatmark.data.sample import Sample
+from heatmark.data.sample import Sample, check_annotation
 from heatmark.errors import DataError
 from heatmark.schemes import COFW_29
 
@@ -101,17 +101,18 @@ def _read_part(
             if not np.isfinite(boxes[row]).all() or w < 0 or h < 0:
                 raise DataError(path, f"{boxes_key} row {row + 1}: invalid box {boxes[row]}")
             box = np.array([x, y, x + w, y + h]) - origin.offset
-        samples.append(
-            Sample(
-                points=points,
-                scheme=COFW_29,
-                image=_rgb(path, images[row], f"{images_key}{{{row + 1}}}"),
-                box=box,
-                visible=visible,
-                subset=subset,
-                source=f"{path}:{phis_key}[{row + 1}]",
-            )
+        image = _rgb(path, images[row], f"{images_key}{{{row + 1}}}")
+        sample = Sample(
+            points=points,
+            scheme=COFW_29,
+            image=image,
+            box=box,
+            visible=visible,
+            subset=subset,
+            source=f"{path}:{phis_key}[{row + 1}]",
         )
+        check_annotation(sample, (image.shape[1], image.shape[0]), path, label=where)
+        samples.append(sample)
     return samples
 
 

@@ -1,7 +1,8 @@
 """File-system helpers shared by the readers: image look-up and existence checks, JSON files.
 
-Images are never decoded at read time; a reader only checks that the file exists (a cheap
-``stat``), so a missing image fails when the dataset is loaded rather than mid-training.
+Images are never decoded at read time: a reader checks that the file exists (a cheap ``stat``)
+and reads its size from the header (``heatmark.data.sample.image_size``), so a missing or
+unreadable image fails when the dataset is loaded rather than mid-training.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from heatmark.data.sample import is_file
 from heatmark.errors import DataError
 
 IMAGE_SUFFIXES: tuple[str, ...] = (".jpg", ".png", ".jpeg", ".bmp", ".JPG", ".PNG", ".JPEG")
@@ -26,7 +28,7 @@ def image_beside(stem: str, directory: Path, names: set[str]) -> Path | None:
 
 def require_image(image: Path, source: str | Path, line: int | None = None) -> Path:
     """Return ``image`` if it is a file, else raise ``DataError`` at the annotation ``source``."""
-    if not image.is_file():
+    if not is_file(image):
         raise DataError(source, f"image file not found: {image}", line)
     return image
 
@@ -39,7 +41,7 @@ def choose_root(candidates: Iterable[Path], relative: str) -> Path:
     """
     ordered = list(dict.fromkeys(candidates))
     for folder in ordered:
-        if (folder / relative).is_file():
+        if is_file(folder / relative):
             return folder
     return ordered[0]
 
@@ -58,3 +60,7 @@ def read_json(path: Path, what: str = "json file") -> object:
     except json.JSONDecodeError as exc:
         message = f"not valid JSON: {exc.msg} (column {exc.colno})"
         raise DataError(path, message, exc.lineno) from None
+    except ValueError as exc:  # an integer literal of more than 4,300 digits
+        raise DataError(path, f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DataError(path, "not valid JSON: nested too deeply") from None

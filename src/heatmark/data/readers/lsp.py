@@ -9,7 +9,10 @@ convolutional-pose-machines ``genJSON.m`` converter, which flips the original's 
 - LSP-extended (10,000 images): ``joints`` is 14 x 3 x N with flag 1 = *visible*;
   images ``im%05d.jpg``; all training.
 
-The coordinates were made with MATLAB tools, so they are read as 1-based by default.
+The coordinates were made with MATLAB tools, so they are read as 1-based by default. Invisible
+joints may hold placeholder coordinates (-1, or a value past the image edge); they are not
+required to lie near the image (see ``check_annotation``). Errors name the file and the image
+the joints belong to (``joints`` column ``n`` is image ``n``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 from heatmark.data.readers.files import require_image
 from heatmark.data.readers.matlab import load_mat
 from heatmark.data.readers.origin import CoordinateOrigin
-from heatmark.data.sample import Sample
+from heatmark.data.sample import Sample, check_annotation, image_size
 from heatmark.errors import DataError
 from heatmark.schemes import LSP_14
 
@@ -64,20 +67,23 @@ def read_lsp(
     samples = []
     for index, annotation in enumerate(per_image):
         number = index + 1
+        name = pattern.format(number)
+        label = f"joints of {name}"
         if not np.isfinite(annotation).all():
-            raise DataError(path, f"image {number}: a joint value is not finite")
+            raise DataError(path, f"{label}: a joint value is not finite")
         flags = annotation[:, 2]
         if not np.isin(flags, (0, 1)).all():
-            raise DataError(path, f"image {number}: visibility flags must be 0 or 1")
+            raise DataError(path, f"{label}: visibility flags must be 0 or 1")
         subset = "train" if extended or number <= LSP_TRAIN_SIZE else "test"
-        samples.append(
-            Sample(
-                points=origin.to_heatmark(annotation[:, :2]),
-                scheme=LSP_14,
-                image_path=require_image(folder / pattern.format(number), path),
-                visible=flags == visible_flag,
-                subset=subset,
-                source=f"{path}:joints[{number}]",
-            )
+        image = require_image(folder / name, path)
+        sample = Sample(
+            points=origin.to_heatmark(annotation[:, :2]),
+            scheme=LSP_14,
+            image_path=image,
+            visible=flags == visible_flag,
+            subset=subset,
+            source=f"{path}:joints[{number}]",
         )
+        check_annotation(sample, image_size(image, path), path, label=label)
+        samples.append(sample)
     return samples

@@ -20,6 +20,7 @@ bit.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from decimal import Decimal, localcontext
 from enum import Enum
 
@@ -78,7 +79,10 @@ def shift_exactly(
             offset = Decimal(delta)
             for index in np.flatnonzero(suspect.reshape(-1)):
                 text = texts[index] if texts is not None else repr(float(flat_values[index]))
-                flat_shifted[index] = float(Decimal(text) + offset)
+                # an exponent beyond Decimal's range (1e-99999999999) read as 0 or inf: the
+                # binary sum already is the answer
+                with suppress(ArithmeticError):
+                    flat_shifted[index] = float(Decimal(text) + offset)
         shifted = flat_shifted.reshape(values.shape)
     return shifted
 

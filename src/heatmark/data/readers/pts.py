@@ -29,8 +29,13 @@ from heatmark.errors import DataError
 
 PTS_ORIGIN = CoordinateOrigin.ONE_BASED
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_POINT_BLOCK = re.compile(rf"(?:[ \t]*(?:{_NUMBER}[ \t]+{_NUMBER}[ \t]*)?(?:\n|$))*")
+# ASCII digits only: str.isdigit, float() and \d also take other scripts' digits, numpy does not
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+# The fast path takes plain decimals whose integer part has at most 308 digits: those are
+# finite doubles. Anything else (exponents, longer numbers) is checked line by line, where a
+# value that overflows to infinity (``1e400``) is reported with its line.
+_PLAIN = r"[-+]?(?:[0-9]{1,308}(?:\.[0-9]*)?|\.[0-9]+)"
+_POINT_BLOCK = re.compile(rf"(?:[ \t]*(?:{_PLAIN}[ \t]+{_PLAIN}[ \t]*)?(?:\n|$))*")
 
 
 def read_pts(path: Path, num_points: int | None = None) -> np.ndarray:
@@ -138,14 +143,47 @@ def _point_line_tokens(lines: list[str], start: int, stop: int, path: Path | str
         fields = line.split()
         if len(fields) != 2:
             raise DataError(path, f"expected two numbers 'x y', got {line!r}", index + 1)
-        try:
-            x, y = float(fields[0]), float(fields[1])
-        except ValueError:
-            raise DataError(path, f"non-numeric coordinate in {line!r}", index + 1) from None
+        if not all(_NUMBER.fullmatch(field) for field in fields):
+            if all(_NUMBER.fullmatch(field) or _is_not_finite(field) for field in fields):
+                raise DataError(path, f"coordinate is not finite: {line!r}", index + 1)
+            raise DataError(path, f"non-numeric coordinate in {line!r}", index + 1)
+        x, y = float(fields[0]), float(fields[1])
         if not (math.isfinite(x) and math.isfinite(y)):
             raise DataError(path, f"coordinate is not finite: {line!r}", index + 1)
         tokens += fields
     return tokens
+
+
+def _is_not_finite(text: str) -> bool:
+    """True for ``nan``, ``inf``, ``-Infinity``... (texts Python reads as a non-finite float)."""
+    try:
+        return not math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def pts_point_line(path: Path | str, index: int) -> int | None:
+    """The 1-based line of 0-based point ``index`` in the ``.pts`` file ``path``, if it has one.
+
+    Only used to place an error message, so the file is simply read again.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    brace = next((number for number, line in enumerate(lines) if line.strip() == "{"), None)
+    if brace is None:
+        return None
+    seen = 0
+    for number in range(brace + 1, len(lines)):
+        stripped = lines[number].strip()
+        if stripped == "}":
+            return None
+        if stripped:
+            if seen == index:
+                return number + 1
+            seen += 1
+    return None
 
 
 def format_pts(points: np.ndarray) -> str:

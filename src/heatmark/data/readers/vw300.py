@@ -14,14 +14,15 @@ conditions) for the 64 test clips, ``"train"`` for the 50 training clips, ``""``
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import cv2
 
 from heatmark.data.readers.files import VIDEO_SUFFIXES, image_beside
-from heatmark.data.readers.pts import read_pts
-from heatmark.data.sample import Sample
+from heatmark.data.readers.pts import pts_point_line, read_pts
+from heatmark.data.sample import Sample, check_annotation, image_size
 from heatmark.errors import DataError
 from heatmark.schemes import FACE_68
 
@@ -170,7 +171,11 @@ def read_300vw(path: Path) -> list[Sample]:
 
 
 def read_300vw_clip(clip: Path) -> list[Sample]:
-    """Read ``clip/annot/*.pts`` with frames from ``clip/imgs/`` if present, else the video."""
+    """Read ``clip/annot/*.pts`` with frames from ``clip/imgs/`` if present, else the video.
+
+    Each face is checked against its frame's size (``check_annotation``): an image's header, or
+    the video's frame size read once from its header.
+    """
     clip = Path(clip)
     annotations = sorted((clip / "annot").glob("*.pts"))
     if not annotations:
@@ -179,15 +184,15 @@ def read_300vw_clip(clip: Path) -> list[Sample]:
     frames = clip / "imgs"
     if frames.is_dir():
         names = {entry.name for entry in os.scandir(frames)}
-        video, frame_count = None, 0
+        video, frame_count, frame_size = None, 0, (0, 0)
     else:
         names = set()
         video = _find_video(clip)
-        frame_count = _frame_count(video)
+        frame_count, frame_size = _video_header(video)
 
     samples = []
     for pts_path in annotations:
-        if not pts_path.stem.isdigit() or int(pts_path.stem) < 1:
+        if not (pts_path.stem.isascii() and pts_path.stem.isdigit()) or int(pts_path.stem) < 1:
             raise DataError(pts_path, "the file name must be the 1-based frame number")
         number = int(pts_path.stem)
         points = read_pts(pts_path, FACE_68.num_points)
@@ -195,30 +200,31 @@ def read_300vw_clip(clip: Path) -> list[Sample]:
             image = image_beside(pts_path.stem, frames, names)
             if image is None:
                 raise DataError(pts_path, f"no frame image {pts_path.stem}.* in {frames}")
-            samples.append(
-                Sample(
-                    points=points,
-                    scheme=FACE_68,
-                    image_path=image,
-                    subset=subset,
-                    source=str(pts_path),
-                )
+            sample = Sample(
+                points=points, scheme=FACE_68, image_path=image, subset=subset, source=str(pts_path)
             )
+            size = image_size(image, pts_path)
         else:
             if number > frame_count:
                 raise DataError(
                     pts_path, f"frame {number} is past the end of {video} ({frame_count} frames)"
                 )
-            samples.append(
-                Sample(
-                    points=points,
-                    scheme=FACE_68,
-                    image_path=video,
-                    frame_index=number - 1,
-                    subset=subset,
-                    source=str(pts_path),
-                )
+            sample = Sample(
+                points=points,
+                scheme=FACE_68,
+                image_path=video,
+                frame_index=number - 1,
+                subset=subset,
+                source=str(pts_path),
             )
+            size = frame_size
+        check_annotation(
+            sample,
+            size,
+            pts_path,
+            point_line=lambda index, file=pts_path: pts_point_line(file, index),
+        )
+        samples.append(sample)
     return samples
 
 
@@ -237,15 +243,26 @@ def _find_video(clip: Path) -> Path:
     return videos[0]
 
 
-def _frame_count(video: Path) -> int:
-    """The number of frames in the video's header (the file is opened, nothing is decoded)."""
+def _video_header(video: Path) -> tuple[int, tuple[int, int]]:
+    """The frame count and frame ``(width, height)`` in the video's header, read once per
+    video (the file is opened, nothing is decoded)."""
     capture = cv2.VideoCapture(str(video))
     try:
         if not capture.isOpened():
             raise DataError(video, "cannot open video (unreadable or unsupported file)")
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        properties = [
+            capture.get(key)
+            for key in (
+                cv2.CAP_PROP_FRAME_COUNT,
+                cv2.CAP_PROP_FRAME_WIDTH,
+                cv2.CAP_PROP_FRAME_HEIGHT,
+            )
+        ]
     finally:
         capture.release()
-    if count <= 0:
-        raise DataError(video, "the video reports no frames")
-    return count
+    if not all(math.isfinite(value) and value >= 1 for value in properties):
+        raise DataError(
+            video, "the video header reports no frames or no frame size (corrupt file?)"
+        )
+    count, width, height = (int(value) for value in properties)
+    return count, (width, height)

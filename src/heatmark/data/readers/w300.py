@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 from heatmark.data.readers.files import IMAGE_SUFFIXES, image_beside
-from heatmark.data.readers.pts import pts_to_points, read_pts_tokens
-from heatmark.data.sample import Sample
+from heatmark.data.readers.pts import pts_point_line, pts_to_points, read_pts_tokens
+from heatmark.data.sample import Sample, check_annotation, image_size
 from heatmark.errors import DataError
 from heatmark.schemes import Scheme, scheme_for
 
@@ -26,7 +26,8 @@ def read_300w(path: Path, scheme: Scheme | None = None) -> list[Sample]:
 
     Samples come in sorted path order. ``scheme`` defaults to the one matching the first file's
     point count; every file must then have that many points. A ``.pts`` without an image of
-    the same stem (``.jpg``, ``.png``, ...) beside it raises ``DataError``.
+    the same stem (``.jpg``, ``.png``, ...) beside it, an image whose header cannot be read and
+    an implausible annotation (``check_annotation``) raise ``DataError``.
     """
     path = Path(path)
     if path.is_file():
@@ -62,16 +63,22 @@ def read_300w(path: Path, scheme: Scheme | None = None) -> list[Sample]:
         images.append(image)
     points = pts_to_points(tokens).reshape(len(found), scheme.num_points, 2)  # one conversion
     subsets = {folder: subset_300w(root, folder) for folder in {p.parent for p, _ in found}}
-    samples = [
-        Sample(
+    samples = []
+    for face, image, (pts_path, _) in zip(points, images, found, strict=True):
+        sample = Sample(
             points=face,
             scheme=scheme,
             image_path=image,
             subset=subsets[pts_path.parent],
             source=str(pts_path),
         )
-        for face, image, (pts_path, _) in zip(points, images, found, strict=True)
-    ]
+        check_annotation(
+            sample,
+            image_size(image, pts_path),
+            pts_path,
+            point_line=lambda index, file=pts_path: pts_point_line(file, index),
+        )
+        samples.append(sample)
     return samples
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from heatmark.data.readers.files import choose_root, require_image
 from heatmark.data.readers.origin import CoordinateOrigin
-from heatmark.data.sample import Sample
+from heatmark.data.sample import ImageSizes, Sample, check_annotation
 from heatmark.errors import DataError
 from heatmark.schemes import WFLW_98
 
@@ -46,7 +46,8 @@ def read_wflw(
 
     ``image_root`` defaults to the first ``WFLW_images`` folder found beside the list file or
     up to three folders above it (the release keeps lists in
-    ``WFLW_annotations/list_98pt_rect_attr_train_test/``), else the list's own folder.
+    ``WFLW_annotations/list_98pt_rect_attr_train_test/``), else the list's own folder. Every
+    face is checked against its image's size (``check_annotation``); errors name the line.
     """
     path = Path(path)
     try:
@@ -69,6 +70,7 @@ def read_wflw(
     subset = "train" if "train" in path.stem else "test" if "test" in path.stem else ""
 
     count = 2 * WFLW_98.num_points
+    sizes = ImageSizes()
     samples = []
     for number, fields in body:
         if len(fields) != WFLW_COLUMNS:
@@ -91,17 +93,18 @@ def read_wflw(
             raise DataError(
                 path, f"attribute flags must be 0 or 1, got {fields[count + 4 : -1]}", number
             )
-        samples.append(
-            Sample(
-                points=origin.to_heatmark(np.array(values[:count]).reshape(-1, 2)),
-                scheme=WFLW_98,
-                image_path=require_image(root / fields[-1], path, number),
-                box=origin.to_heatmark(np.array(values[count : count + 4])),
-                attributes={
-                    name: flag == 1.0 for name, flag in zip(WFLW_ATTRIBUTES, flags, strict=True)
-                },
-                subset=subset,
-                source=f"{path}:{number}",
-            )
+        image = require_image(root / fields[-1], path, number)
+        sample = Sample(
+            points=origin.to_heatmark(np.array(values[:count]).reshape(-1, 2)),
+            scheme=WFLW_98,
+            image_path=image,
+            box=origin.to_heatmark(np.array(values[count : count + 4])),
+            attributes={
+                name: flag == 1.0 for name, flag in zip(WFLW_ATTRIBUTES, flags, strict=True)
+            },
+            subset=subset,
+            source=f"{path}:{number}",
         )
+        check_annotation(sample, sizes(image, path, number), path, number)
+        samples.append(sample)
     return samples
