@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from heatmark.data.sample import Sample
+from heatmark.errors import DataError
 from heatmark.evaluate.metrics import (
     Normaliser,
     auc,
@@ -32,6 +33,17 @@ class Evaluation:
     errors: np.ndarray  # (N, K) normalised landmark errors, NaN where not evaluated
     nme_images: np.ndarray  # (N,)
     subsets: dict[str, Evaluation] = field(default_factory=dict)
+    scored_points: tuple[int, str, str] | None = None
+    """(points scored, predicted scheme, ground-truth scheme) when the caller knows them."""
+    detected: np.ndarray | None = None
+    """(N,) bool for detector-based predictions: False where no predicted face matched the
+    ground-truth face. A missed face has error infinity (a failure at every threshold, never
+    under the CED) and is left out of the NME, which is over matched faces."""
+
+    @property
+    def in_pixels(self) -> bool:
+        """Errors are raw pixels (``Normaliser.NONE``), not fractions of a distance."""
+        return self.normaliser is Normaliser.NONE
 
     @property
     def count(self) -> int:
@@ -39,7 +51,12 @@ class Evaluation:
 
     @property
     def nme(self) -> float:
-        return float(self.nme_images.mean())
+        finite = self.nme_images[np.isfinite(self.nme_images)]
+        return float(finite.mean()) if finite.size else float("nan")
+
+    @property
+    def detection_rate(self) -> float | None:
+        return None if self.detected is None else float(np.mean(self.detected))
 
     @property
     def fr_images(self) -> float:
@@ -66,15 +83,23 @@ class Evaluation:
             "fr_landmarks": self.fr_landmarks,
             "auc_images": self.auc_images,
             "auc_landmarks": self.auc_landmarks,
+            **({} if self.detected is None else {"detection_rate": self.detection_rate}),
         }
 
     def to_dict(self) -> dict:
-        return {
+        """Everything for ``--json``: ``unit`` says whether NME, thresholds and errors are
+        fractions of the normalising distance or pixels."""
+        payload = {
             "normaliser": self.normaliser.value,
+            "unit": "pixels" if self.in_pixels else "fraction of the normalising distance",
             "threshold": self.threshold,
             **self.summary(),
             "subsets": {name: sub.summary() for name, sub in self.subsets.items()},
         }
+        if self.scored_points is not None:
+            count, predicted, truth = self.scored_points
+            payload["points"] = {"scored": count, "predicted": predicted, "ground_truth": truth}
+        return payload
 
 
 def evaluate_points(
@@ -86,19 +111,31 @@ def evaluate_points(
     boxes: np.ndarray | None = None,
     mask: np.ndarray | None = None,
     groups: dict[str, np.ndarray] | None = None,
+    detected: np.ndarray | None = None,
 ) -> Evaluation:
     """Evaluate (N, K, 2) predictions against ground truth in the same coordinates.
 
     ``groups`` maps a subset name to an (N,) boolean selection; each gets its own metrics.
+    ``detected`` (N,) marks the faces a detector-based predictor found; the others get error
+    infinity (their ``pred`` rows are ignored).
     """
     norm = normalising_distance(gt, scheme, normaliser, boxes)
+    if detected is not None:
+        detected = np.asarray(detected, dtype=bool)
+        pred = np.where(detected[:, None, None], pred, gt)
     errors = landmark_errors(pred, gt, norm, mask)
-    evaluation = Evaluation(normaliser, threshold, errors, nme_per_image(errors))
+    if detected is not None:
+        errors[~detected] = np.where(np.isnan(errors[~detected]), np.nan, np.inf)
+    evaluation = Evaluation(normaliser, threshold, errors, nme_per_image(errors), detected=detected)
     for name, selected in (groups or {}).items():
         selected = np.asarray(selected, dtype=bool)
         if selected.any():
             evaluation.subsets[name] = Evaluation(
-                normaliser, threshold, errors[selected], evaluation.nme_images[selected]
+                normaliser,
+                threshold,
+                errors[selected],
+                evaluation.nme_images[selected],
+                detected=None if detected is None else detected[selected],
             )
     return evaluation
 
@@ -131,6 +168,7 @@ def evaluate_samples(
     threshold: float = 0.1,
     visible_only: bool = False,
     mask: np.ndarray | None = None,
+    detected: np.ndarray | None = None,
 ) -> Evaluation:
     """Evaluate predictions in original image coordinates against the samples' ground truth.
 
@@ -138,14 +176,37 @@ def evaluate_samples(
     ``visible_only`` further drops the points annotated as occluded.
     """
     gt = np.stack([s.points for s in samples])
+    scheme = samples[0].scheme
     boxes = None
     if normaliser in (Normaliser.BOX, Normaliser.BOX_DIAGONAL):
         boxes = np.stack([s.box if s.box is not None else s.landmark_box() for s in samples])
+    norm = normalising_distance(gt, scheme, normaliser, boxes)
+    bad = np.flatnonzero(~(np.isfinite(norm) & (norm > 0)))
+    if bad.size:
+        sample = samples[int(bad[0])]
+        raise DataError(
+            _where(sample),
+            f"the {normaliser.value} normalising distance of this face is {norm[bad[0]]:g}: "
+            "its errors cannot be normalised (degenerate annotation?)",
+        )
     if visible_only:
         visible = np.stack(
             [s.visible if s.visible is not None else np.ones(len(s.points), bool) for s in samples]
         )
         mask = visible if mask is None else mask & visible
+    if mask is not None:
+        empty = np.flatnonzero(~np.asarray(mask, dtype=bool).any(axis=1))
+        if empty.size:
+            raise DataError(
+                _where(samples[int(empty[0])]),
+                "no landmark of this face is scored (all occluded under --visible-only, or "
+                "no point shared with the predicted scheme)",
+            )
     return evaluate_points(
-        pred, gt, samples[0].scheme, normaliser, threshold, boxes, mask, subset_groups(samples)
+        pred, gt, scheme, normaliser, threshold, boxes, mask, subset_groups(samples), detected
     )
+
+
+def _where(sample: Sample) -> str:
+    """The file (and line) a sample came from, for error messages."""
+    return sample.source or str(sample.image_path or "<sample>")

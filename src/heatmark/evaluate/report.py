@@ -14,15 +14,24 @@ from heatmark.evaluate.metrics import ced
 COLUMNS = ("images", "NME %", "FR_I %", "FR_L %", "AUC_I", "AUC_L")
 
 
+def columns(evaluation: Evaluation) -> tuple[str, ...]:
+    """Column titles; the NME is in pixels, not percent, with ``--norm none``."""
+    titles = ("images", "NME px", *COLUMNS[2:]) if evaluation.in_pixels else COLUMNS
+    if evaluation.detected is not None:
+        titles = (*titles, "detected %")
+    return titles
+
+
 def _row(evaluation: Evaluation) -> tuple[str, ...]:
+    nme_scale = 1.0 if evaluation.in_pixels else 100.0
     return (
         str(evaluation.count),
-        f"{100 * evaluation.nme:.2f}",
+        f"{nme_scale * evaluation.nme:.2f}",
         f"{100 * evaluation.fr_images:.2f}",
         f"{100 * evaluation.fr_landmarks:.2f}",
         f"{evaluation.auc_images:.4f}",
         f"{evaluation.auc_landmarks:.4f}",
-    )
+    ) + (() if evaluation.detected is None else (f"{100 * evaluation.detection_rate:.2f}",))
 
 
 def _rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
@@ -33,16 +42,24 @@ def _rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
 
 def _caption(evaluation: Evaluation) -> str:
     t = f"{evaluation.threshold:g}"
-    return (
-        f"NME normalised by {evaluation.normaliser.value} distance; FR and AUC at {t} "
-        f"(_I: image NME, _L: landmark errors)"
-    )
+    if evaluation.in_pixels:
+        head = f"errors in pixels (not normalised); FR and AUC at {t} px"
+    else:
+        head = f"NME normalised by {evaluation.normaliser.value} distance; FR and AUC at {t}"
+    caption = f"{head} (_I: image NME, _L: landmark errors)"
+    if evaluation.detected is not None:
+        caption += "; NME over detected faces, a missed face fails at every threshold"
+    if evaluation.scored_points is not None:
+        count, predicted, truth = evaluation.scored_points
+        if predicted != truth:
+            caption += f"; {count} points shared by {predicted} and {truth}"
+    return caption
 
 
 def evaluation_table(evaluation: Evaluation, title: str = "heatmark evaluation") -> Table:
     table = Table(title=title, caption=_caption(evaluation))
     table.add_column("subset")
-    for column in COLUMNS:
+    for column in columns(evaluation):
         table.add_column(column, justify="right")
     for row in _rows(evaluation):
         table.add_row(*row)
@@ -50,7 +67,8 @@ def evaluation_table(evaluation: Evaluation, title: str = "heatmark evaluation")
 
 
 def evaluation_markdown(evaluation: Evaluation) -> str:
-    lines = ["| subset | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    titles = columns(evaluation)
+    lines = ["| subset | " + " | ".join(titles) + " |", "|---" * (len(titles) + 1) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(evaluation)]
     return "\n".join(lines) + f"\n\n{_caption(evaluation)}.\n"
 
@@ -61,20 +79,25 @@ def plot_ced(
     max_error: float,
     title: str = "Cumulative error distribution",
     xlabel: str = "NME",
+    in_pixels: bool = False,
 ) -> None:
-    """Write CED curves (one per name, from arrays of normalised errors) to an image file."""
+    """Write CED curves (one per name, from arrays of errors) to an image file.
+
+    Errors are fractions of the normalising distance, drawn in percent, or pixels when
+    ``in_pixels`` (``--norm none``), drawn as they are."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(5.5, 4.2), dpi=120)
+    scale, unit = (1.0, "px") if in_pixels else (100.0, "%")
     for name, errors in curves.items():
         thresholds, fractions = ced(errors, max_error)
-        axis.plot(100 * thresholds, fractions, label=name)
-    axis.set_xlim(0, 100 * max_error)
+        axis.plot(scale * thresholds, fractions, label=name)
+    axis.set_xlim(0, scale * max_error)
     axis.set_ylim(0, 1)
-    axis.set_xlabel(f"{xlabel} (%)")
+    axis.set_xlabel(f"{xlabel} ({unit})")
     axis.set_ylabel("fraction of images")
     axis.set_title(title)
     axis.grid(alpha=0.3)

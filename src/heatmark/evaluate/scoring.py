@@ -1,0 +1,189 @@
+"""Scoring for ``heatmark eval``: a checkpoint run over a dataset, or any predictor's files.
+
+Both paths end in the same ``Evaluation`` (same tables, JSON and plots). Arguments a user types
+are checked here, before any metric is computed, so a bad value is an error and never a number:
+the threshold must be a positive finite number, and with ``--norm none`` (errors in pixels) it
+must be given in pixels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+from heatmark.codec import Decoding
+from heatmark.data.sample import Sample
+from heatmark.errors import HeatmarkError
+from heatmark.evaluate.cross_scheme import to_ground_truth_scheme
+from heatmark.evaluate.evaluation import Evaluation, evaluate_samples
+from heatmark.evaluate.metrics import Normaliser
+from heatmark.schemes import Scheme
+
+DEFAULT_THRESHOLD = 0.1
+"""Failure threshold / AUC limit as a fraction of the normalising distance (the literature's)."""
+
+
+class Split(str, Enum):
+    """Which samples of a dataset a checkpoint is scored on."""
+
+    ALL = "all"
+    TRAIN = "train"
+    VAL = "val"
+
+
+def checked_threshold(threshold: float | None, normaliser: Normaliser) -> float:
+    """The failure threshold to use: a positive finite number, in the unit of the errors.
+
+    ``None`` means the default 0.1 (a fraction of the normaliser); with ``Normaliser.NONE`` the
+    errors are pixels, where no default makes sense, so the caller must give one.
+    """
+    if threshold is None:
+        if normaliser is Normaliser.NONE:
+            raise HeatmarkError(
+                "--norm none measures errors in pixels: give --threshold in pixels too "
+                "(e.g. --threshold 5)"
+            )
+        return DEFAULT_THRESHOLD
+    if not (math.isfinite(threshold) and threshold > 0):
+        raise HeatmarkError(f"--threshold must be a positive finite number, got {threshold}")
+    return float(threshold)
+
+
+@dataclass
+class Scored:
+    """An evaluation plus what the user should be told about how it was made."""
+
+    evaluation: Evaluation
+    notes: list[str]
+
+
+def score_aligned(
+    points: np.ndarray,
+    predicted_scheme: Scheme,
+    samples: Sequence[Sample],
+    normaliser: Normaliser,
+    threshold: float,
+    visible_only: bool = False,
+    detected: np.ndarray | None = None,
+) -> Scored:
+    """Score (N, K, 2) predictions in ``predicted_scheme`` against ``samples``' ground truth,
+    on the points both schemes share when they differ (and say so). ``detected`` marks the
+    faces a detector-based pipeline found (the others fail at every threshold)."""
+    truth_scheme = samples[0].scheme
+    aligned, mask = to_ground_truth_scheme(points, predicted_scheme, truth_scheme)
+    notes = []
+    if predicted_scheme != truth_scheme:
+        shared = truth_scheme.num_points if mask is None else int(mask[0].sum())
+        notes.append(
+            f"{predicted_scheme.num_points}-point predictions ({predicted_scheme.name}) scored "
+            f"on the {shared} points they share with the {truth_scheme.num_points}-point "
+            f"ground truth ({truth_scheme.name})"
+        )
+    evaluation = evaluate_samples(
+        aligned, samples, normaliser, threshold, visible_only, mask, detected
+    )
+    if detected is not None:
+        notes.append(
+            f"faces matched to detections by box overlap: {int(np.sum(detected))} of "
+            f"{len(detected)} detected; NME over those, a missed face fails at every threshold"
+        )
+    evaluation.scored_points = (
+        truth_scheme.num_points if mask is None else int(mask[0].sum()),
+        predicted_scheme.name,
+        truth_scheme.name,
+    )
+    return Scored(evaluation, notes)
+
+
+def score_predictions(
+    pred: Path,
+    gt: Path,
+    normaliser: Normaliser,
+    threshold: float,
+    visible_only: bool = False,
+) -> Scored:
+    """Score a predictor's ``.pts`` folder or JSON file against the dataset at ``gt``.
+
+    A ``heatmark predict`` output (``heatmark-detections``) is matched face to face by box
+    overlap and scored with its detection rate (``heatmark.evaluate.detections``)."""
+    from heatmark.data.readers.auto import load_dataset
+    from heatmark.data.readers.files import read_json
+    from heatmark.evaluate.detections import is_detections_file, match_detections
+    from heatmark.evaluate.prediction_file import read_prediction_file
+    from heatmark.schemes import scheme_for
+
+    samples = load_dataset(gt)
+    pred = Path(pred)
+    detected = None
+    payload = read_json(pred, "prediction file") if pred.suffix.lower() == ".json" else None
+    if is_detections_file(payload):
+        points, detected = match_detections(pred, payload, samples, root=gt)
+    else:
+        points = read_prediction_file(pred, samples, root=gt)
+    return score_aligned(
+        points, scheme_for(points.shape[1]), samples, normaliser, threshold, visible_only, detected
+    )
+
+
+def score_checkpoint(
+    checkpoint: Path,
+    data: Path,
+    normaliser: Normaliser,
+    threshold: float,
+    visible_only: bool = False,
+    decoding: Decoding | None = None,
+    split: Split = Split.ALL,
+    batch_size: int = 16,
+    save_predictions: Path | None = None,
+) -> Scored:
+    """Run a trained checkpoint over the ground-truth box crops of ``data`` and score it.
+
+    ``split`` selects the run's seeded hold-out (``val``), the rest (``train``) or everything;
+    ``save_predictions`` writes the points as a heatmark JSON file ``heatmark eval --pred``
+    reads back.
+    """
+    from heatmark.data.dataset import LandmarkDataset
+    from heatmark.data.readers.auto import load_dataset
+    from heatmark.evaluate.inference import predict_dataset
+    from heatmark.evaluate.prediction_file import check_output_file, write_prediction_json
+    from heatmark.train.data import validation_split
+    from heatmark.train.restore import load_trained
+
+    if batch_size < 1:
+        raise HeatmarkError(f"--batch-size must be at least 1, got {batch_size}")
+    if save_predictions is not None:
+        check_output_file(save_predictions, ".json")
+    trained = load_trained(checkpoint)
+    samples = load_dataset(data)
+    cfg = trained.config
+    if split is not Split.ALL:
+        train_part, val_part = validation_split(samples, cfg)
+        samples = val_part if split is Split.VAL else train_part
+    dataset = LandmarkDataset(
+        samples,
+        cfg.data.input_size,
+        None,
+        cfg.data.enlarge,
+        use_dataset_box=cfg.data.use_dataset_box,
+    )
+    pred, scores = predict_dataset(
+        trained.model,
+        dataset,
+        trained.codec,
+        trained.scheme.num_points,
+        decoding or cfg.eval.decoding,
+        cfg.softmax_decoding(),
+        temperature=cfg.softmax_temperature(),
+        batch_size=batch_size,
+    )
+    if save_predictions is not None:
+        write_prediction_json(save_predictions, samples, pred, scores, root=data)
+    scored = score_aligned(pred, trained.scheme, samples, normaliser, threshold, visible_only)
+    if trained.terms:
+        scored.notes.insert(0, trained.terms)
+    return scored
