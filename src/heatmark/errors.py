@@ -6,7 +6,11 @@ from pathlib import Path
 
 
 class HeatmarkError(Exception):
-    """Base class; the CLI prints the message and exits with status 1 instead of a traceback."""
+    """Base class; the CLI prints the message and exits with status 1 instead of a traceback.
+
+    Subclasses must stay picklable (a ``DataError`` raised in a DataLoader worker travels to the
+    main process as data, see ``heatmark.data.dataset.ErrorCarryingLoader``).
+    """
 
 
 class DataError(HeatmarkError):
@@ -18,6 +22,10 @@ class DataError(HeatmarkError):
         self.reason = message
         where = f"{path}:{line}" if line is not None else f"{path}"
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self) -> tuple:
+        """Pickle with the constructor's arguments (the default passes only the message)."""
+        return type(self), (self.path, self.reason, self.line)
 
 
 class ConfigError(HeatmarkError):

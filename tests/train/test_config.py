@@ -1,11 +1,18 @@
 """The typed config: unknown keys and bad values are errors naming the key; recipes validate."""
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from heatmark.cli import app
+from heatmark.data.synthetic import synthetic_faces
 from heatmark.errors import ConfigError
-from heatmark.train.config import HRNetConfig, WassersteinConfig, load_config
+from heatmark.models.config import HRNetConfig
+from heatmark.train.config import WassersteinConfig, load_config
+from heatmark.train.data import validation_split
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 
@@ -78,3 +85,84 @@ def test_recipes_validate(path: Path) -> None:
 def test_recipes_exist() -> None:
     names = {p.stem for p in CONFIGS}
     assert {"awing_300w", "hrnet_300w", "cpu_300w", "wasserstein_300w"} <= names
+
+
+def test_empty_dataset_path_is_refused(tmp_path: Path, monkeypatch) -> None:
+    """``--set data.train=`` would read the current folder as a dataset."""
+    for key in ("data.train", "data.val", "data.val_subset", "name", "output"):
+        with pytest.raises(ConfigError, match=rf"{re.escape(key)}: empty"):
+            load_config(None, [f"{key}="])
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["train", "--set", "data.train="])
+    assert result.exit_code == 1 and "data.train: empty" in result.output
+
+
+def _subset_samples() -> list:
+    faces = synthetic_faces(20, seed=3, size=64)
+    names = ["helen/trainset", "lfpw/trainset"]
+    return [dataclasses.replace(f, subset=names[i % 2]) for i, f in enumerate(faces)]
+
+
+def test_val_subset_auto_named_or_refused() -> None:
+    samples = _subset_samples()
+    _, val = validation_split(samples, load_config(None))  # auto: helen/trainset when present
+    assert len(val) == 1 and val[0].subset == "helen/trainset"
+    lfpw = load_config(None, ["data.val_subset=lfpw/trainset", "data.val_fraction=0.3"])
+    _, val = validation_split(samples, lfpw)
+    assert len(val) == 3 and {s.subset for s in val} == {"lfpw/trainset"}
+    whole = load_config(None, ["data.val_subset=null", "data.val_fraction=0.5"])
+    _, val = validation_split(samples, whole)
+    assert len(val) == 10 and {s.subset for s in val} == {"helen/trainset", "lfpw/trainset"}
+    without_helen = [s for s in samples if s.subset != "helen/trainset"]
+    _, val = validation_split(without_helen, load_config(None, ["data.val_fraction=0.5"]))
+    assert len(val) == 5  # auto without helen: the whole dataset, as before
+    typo = load_config(None, ["data.val_subset=helen/trainst"])
+    with pytest.raises(ConfigError, match=r"data\.val_subset: .*'helen/trainst'") as caught:
+        validation_split(samples, typo)
+    assert "'helen/trainset', 'lfpw/trainset'" in str(caught.value)
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("optimizer:\n  lr: 0.1\n  name: adam\n  lr: 0.2\n")
+    with pytest.raises(
+        ConfigError, match=r"c\.yaml:4: .*duplicate key 'lr' \(first given at line 2"
+    ):
+        load_config(path)
+    path.write_text("model:\n  stacks: 1\nloss:\n  name: mse\nmodel:\n  stacks: 2\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:5: .*duplicate key 'model'"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"--set 'optimizer=\{lr: 1, lr: 2\}'.*duplicate key"):
+        load_config(None, ["optimizer={lr: 1, lr: 2}"])
+    # a merge key may be overridden: that is not a duplicate
+    merged = "optimizer:\n  <<: {lr: 0.1, name: adam}\n  lr: 0.2\n"
+    path.write_text(merged)
+    assert load_config(path).optimizer.lr == 0.2
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "name=[unclosed",
+        "name={a: 1",
+        "name=!!python/object:os.system x",
+        "name=!!python/object/apply:os.system [echo hi]",
+        "name=!!binary aGVsbG8=",
+        "name=!!set {a}",
+        "name=!local x",
+        "name=*undefined",
+        "name=a: b: c",
+    ],
+)
+def test_bad_override_values_name_the_override(override: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, [override])
+    assert str(caught.value).startswith(f"--set {override!r}: not valid YAML: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_override_values_are_plain_data() -> None:
+    config = load_config(None, ["name=2020-01-01", "output=="])
+    assert (config.name, config.output) == ("2020-01-01", "=")  # strings, not a date or a tag
+    result = CliRunner().invoke(app, ["train", "--set", "name=[unclosed"])
+    assert result.exit_code == 1 and "--set 'name=[unclosed'" in result.output

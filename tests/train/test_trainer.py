@@ -25,7 +25,7 @@ def test_resume_continues_exactly(tmp_path: Path, tiny_faces) -> None:
     first = Trainer(tiny_config(tmp_path / "b", schedule={"epochs": 1}), tiny_faces)
     part1 = first.fit()
     second = Trainer(tiny_config(tmp_path / "b", schedule={"epochs": 2}), tiny_faces)
-    second.resume(tmp_path / "b" / "runs" / "tiny")
+    second.resume(tmp_path / "b" / "runs" / "tiny", allow_changes=True)  # epochs 1 -> 2
     assert second.start_epoch == 1
     part2 = second.fit()
 
@@ -50,6 +50,10 @@ def test_resume_continues_exactly(tmp_path: Path, tiny_faces) -> None:
     rows = list(csv.DictReader((run / "validation.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert 0 < float(rows[-1]["nme"]) < 2
+    changes = list(csv.DictReader((run / "changes.csv").open()))
+    assert [(r["epoch"], r["key"], r["old"], r["new"]) for r in changes] == [
+        ("1", "schedule.epochs", "1", "2")
+    ]
 
 
 def test_non_finite_loss_stops_with_the_step(tmp_path: Path, tiny_faces) -> None:

@@ -14,14 +14,16 @@ passes ``epoch * len(dataset) + index`` as the item index (see ``EpochSampler``)
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from heatmark.data.augment import AugmentConfig, random_geometry, random_photometric
 from heatmark.data.geometry import box_crop_matrix, transform_points, warp_image
 from heatmark.data.sample import Sample
+from heatmark.errors import HeatmarkError
 
 
 def face_box(sample: Sample, use_dataset_box: bool = False) -> np.ndarray:
@@ -130,3 +132,66 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return -(-self.size // self.world)
+
+
+class ItemError:
+    """A ``HeatmarkError`` raised while loading an item, carried as data to the main process.
+
+    torch re-raises a worker's exception as ``type(error)(traceback_text)``, or as a
+    ``RuntimeError`` with the whole worker traceback when that constructor fails (``DataError``
+    needs a path): returning the error as an item keeps its type and one-line message.
+    """
+
+    def __init__(self, error: HeatmarkError) -> None:
+        self.error = error
+
+
+class _CarryErrors(Dataset):
+    """``dataset``, with a ``HeatmarkError`` of an item returned as an ``ItemError``."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, item: int) -> Any:
+        try:
+            return self.dataset[item]
+        except HeatmarkError as error:
+            return ItemError(error)
+
+
+def _collate(items: list[Any]) -> Any:
+    """The default collation, or the first ``ItemError`` of the batch."""
+    for item in items:
+        if isinstance(item, ItemError):
+            return item
+    return default_collate(items)
+
+
+class ErrorCarryingLoader(DataLoader):
+    """A ``DataLoader`` that re-raises a ``HeatmarkError`` of a worker as itself in the main
+    process (same type and message), instead of torch's ``RuntimeError`` with a traceback.
+
+    ``self.dataset`` is a wrapper (the given dataset is ``self.dataset.dataset``); batches are
+    collated by torch's default collation.
+    """
+
+    def __init__(self, dataset: Dataset, **options: Any) -> None:
+        if "collate_fn" in options:
+            raise TypeError("ErrorCarryingLoader uses the default collation")
+        super().__init__(_CarryErrors(dataset), collate_fn=_collate, **options)
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        batches = super().__iter__()
+        for batch in batches:
+            if isinstance(batch, ItemError):
+                # Stop the workers now: left to the garbage collector (the error's traceback
+                # keeps them), torch waits 5 s for each. Persistent ones restart next time.
+                self._iterator = None
+                shutdown = getattr(batches, "_shutdown_workers", None)
+                if shutdown is not None:
+                    shutdown()
+                raise batch.error
+            yield batch

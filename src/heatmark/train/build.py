@@ -15,8 +15,7 @@ from heatmark.losses.distribution import JensenShannonLoss, SoftArgmaxLoss
 from heatmark.losses.pixel import L1Loss, MSELoss
 from heatmark.losses.wasserstein import WassersteinLoss
 from heatmark.losses.wing import WingLoss
-from heatmark.models.hourglass import StackedHourglass
-from heatmark.models.hrnet import HRNetW18
+from heatmark.models.config import build_network
 from heatmark.schemes import Scheme
 from heatmark.train.config import (
     AdaptiveWingConfig,
@@ -51,19 +50,24 @@ def build_codec(config: CodecConfig, input_size: int, scheme: Scheme) -> Heatmap
 
 def build_model(config: ModelConfig, num_points: int, boundary: bool) -> nn.Module:
     """The network; its forward returns a list of (B, K [+1], h, w) maps, one per stack."""
-    if isinstance(config, HourglassConfig):
-        return StackedHourglass(
-            num_points=num_points,
-            num_stacks=config.stacks,
-            width=config.width,
-            depth=config.depth,
-            boundary=boundary,
-            coordconv=config.coordconv,
-            boundary_coords=config.boundary_coords,
-            coordconv_everywhere=config.coordconv_everywhere,
-        )
-    # HRNet has a single head: the boundary map, if any, is one more output channel.
-    return HRNetW18(num_points=num_points + int(boundary), width=config.width)
+    return build_network(config, num_points, boundary)
+
+
+@torch.no_grad()
+def heatmap_shape(model: nn.Module, input_size: int) -> tuple[int, int, int]:
+    """(channels, height, width) of the last output for one ``input_size`` image: what the
+    network really produces, to check against a config's ``codec.heatmap_size``. Runs in eval
+    mode (batch-norm statistics untouched) on the model's device; may raise ``ValueError`` or
+    ``RuntimeError`` for an input the network cannot take."""
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        output = model(torch.zeros(1, 3, input_size, input_size, device=device))[-1]
+    finally:
+        model.train(was_training)
+    return tuple(output.shape[1:])  # type: ignore[return-value]
 
 
 def build_weight_map(config: WeightMapConfig) -> WeightMap | None:

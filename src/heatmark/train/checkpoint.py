@@ -6,11 +6,20 @@
 
 Loading reads tensors with safetensors and metadata with ``json``: a checkpoint file can never
 execute code.
+
+Saving is torn-proof: every file goes to ``<name>.tmp`` first; the sidecar, written last, records
+the size and SHA-256 of the others (its ``files``) and is the commit point; then the files are
+renamed into place, the sidecar last. A kill before the commit point leaves the previous
+checkpoint untouched; a kill during the renames leaves ``<stem>.json.tmp``, from which
+``recover_checkpoint`` finishes them. Loading checks that the files are the ones the sidecar
+records, so a mix of two saves is a clear error, never a silent resume.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -25,11 +34,14 @@ from heatmark.data.readers.files import read_json
 from heatmark.errors import DataError
 
 FORMAT = "heatmark-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the sidecar records its files' sizes and hashes (``files``); version 1 is still read."""
 TERMS_300W = (
     "Trained on iBUG 300-W annotations: the 300-W terms of use apply to this model "
     "(research and non-commercial use only)."
 )
+WEIGHTS, OPTIMIZER_TENSORS, OPTIMIZER_STATE = "weights", "optimizer_tensors", "optimizer_state"
+"""The roles of a checkpoint's files in the sidecar's ``files`` record."""
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -49,6 +61,21 @@ def meta_path(stem: Path) -> Path:
     return stem.with_suffix(".json")
 
 
+def optimizer_paths(stem: Path) -> tuple[Path, Path]:
+    """The optimiser's tensors (safetensors) and the rest of its state (JSON)."""
+    return stem.with_suffix(".optim.safetensors"), stem.with_suffix(".optim.json")
+
+
+def _file_paths(stem: Path) -> dict[str, Path]:
+    tensors, state = optimizer_paths(stem)
+    return {WEIGHTS: weights_path(stem), OPTIMIZER_TENSORS: tensors, OPTIMIZER_STATE: state}
+
+
+def temporary(path: Path) -> Path:
+    """Where ``path`` is written before it is renamed into place."""
+    return path.with_name(path.name + ".tmp")
+
+
 def checkpoint_stem(path: str | Path) -> Path:
     """Accept ``x.safetensors``, ``x.json``, ``x`` or a run directory (its ``best``)."""
     path = Path(path)
@@ -59,10 +86,85 @@ def checkpoint_stem(path: str | Path) -> Path:
     return path
 
 
-def save_checkpoint(stem: Path, model: nn.Module, metadata: dict[str, Any]) -> None:
-    """Write weights and sidecar atomically (temporary file + rename)."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
+# ---------------------------------------------------------------------- writing
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write and flush ``data`` to disk; an OS error names the file."""
+    try:
+        with path.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        message = f"cannot write the checkpoint file ({error.strerror or error})"
+        raise DataError(path, message) from None
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make renames in ``directory`` durable (best effort: not every file system allows it)."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _rename(source: Path, target: Path) -> None:
+    try:
+        source.replace(target)
+    except OSError as error:
+        message = f"cannot write the checkpoint file ({error.strerror or error})"
+        raise DataError(target, message) from None
+
+
+def _digest(data: bytes) -> dict[str, Any]:
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _optimizer_files(optimizer: torch.optim.Optimizer) -> tuple[bytes, bytes]:
+    """Optimiser state as (safetensors of its tensors, JSON of everything else)."""
+    state_dict = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for param_id, entries in state_dict["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{param_id}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                plain.setdefault(str(param_id), {})[name] = value
+    rest = json.dumps({"param_groups": state_dict["param_groups"], "plain": plain})
+    return safetensors.torch.save(tensors), rest.encode()
+
+
+def save_checkpoint(
+    stem: Path,
+    model: nn.Module,
+    metadata: dict[str, Any],
+    optimizer: torch.optim.Optimizer | None = None,
+) -> None:
+    """Write weights (and the optimiser state, when given) and the sidecar, torn-proof: see
+    the module docstring."""
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        message = f"cannot create the folder ({error.strerror or error})"
+        raise DataError(stem.parent, message) from None
+    pending = temporary(meta_path(stem))
+    if pending.exists():  # an earlier save's commit record must not meet this save's files
+        recover_checkpoint(stem)
     state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+    paths = _file_paths(stem)
+    files = {WEIGHTS: safetensors.torch.save(state, metadata={"format": FORMAT})}
+    if optimizer is not None:
+        files[OPTIMIZER_TENSORS], files[OPTIMIZER_STATE] = _optimizer_files(optimizer)
+    for role, data in files.items():
+        _write_file(temporary(paths[role]), data)
     sidecar = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -73,13 +175,64 @@ def save_checkpoint(stem: Path, model: nn.Module, metadata: dict[str, Any]) -> N
             "python": platform.python_version(),
         },
         **metadata,
+        "files": {role: _digest(data) for role, data in files.items()},
     }
-    tmp = weights_path(stem).with_suffix(".safetensors.tmp")
-    safetensors.torch.save_file(state, str(tmp), metadata={"format": FORMAT})
-    tmp.replace(weights_path(stem))
-    tmp_meta = meta_path(stem).with_suffix(".json.tmp")
-    tmp_meta.write_text(json.dumps(sidecar, indent=2, default=str))
-    tmp_meta.replace(meta_path(stem))
+    _write_file(pending, json.dumps(sidecar, indent=2, default=str).encode())
+    _commit(stem, list(files))
+
+
+def _commit(stem: Path, roles: list[str]) -> None:
+    """Rename the written files into place, then the sidecar (which completes the save)."""
+    paths = _file_paths(stem)
+    for role in roles:
+        source = temporary(paths[role])
+        if source.exists():
+            _rename(source, paths[role])
+    _sync_directory(stem.parent)
+    _rename(temporary(meta_path(stem)), meta_path(stem))
+    _sync_directory(stem.parent)
+
+
+def recover_checkpoint(stem: Path) -> bool:
+    """Finish a save that was interrupted after its commit point (its sidecar was written), or
+    discard the temporaries of one interrupted before it. Whether a save was finished."""
+    pending = temporary(meta_path(stem))
+    record: Any = None
+    if pending.is_file():
+        try:
+            record = json.loads(pending.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            record = None
+    files = record.get("files") if isinstance(record, dict) else None
+    complete = (
+        isinstance(record, dict)
+        and record.get("format") == FORMAT
+        and isinstance(files, dict)
+        and set(files) <= set(_file_paths(stem))
+    )
+    if complete:
+        _commit(stem, list(files))  # type: ignore[arg-type]
+        return True
+    for path in (pending, *(temporary(p) for p in _file_paths(stem).values())):
+        if path.exists():
+            try:
+                path.unlink()
+            except OSError as error:
+                raise DataError(path, f"cannot remove a stale temporary file ({error})") from None
+    return False
+
+
+def save_optimizer(stem: Path, optimizer: torch.optim.Optimizer) -> None:
+    """Optimiser state alone: its tensors to safetensors, everything else to JSON (each file
+    written to a temporary and renamed into place). ``save_checkpoint(..., optimizer)`` writes
+    it together with the weights, which is what resuming checks for."""
+    tensors, rest = _optimizer_files(optimizer)
+    for path, data in zip(optimizer_paths(stem), (tensors, rest), strict=True):
+        _write_file(temporary(path), data)
+        _rename(temporary(path), path)
+
+
+# ---------------------------------------------------------------------- reading
 
 
 def read_metadata(stem: Path) -> dict[str, Any]:
@@ -90,51 +243,135 @@ def read_metadata(stem: Path) -> dict[str, Any]:
     return meta
 
 
-def load_weights(stem: Path, model: nn.Module) -> None:
-    path = weights_path(stem)
+def read_resume_metadata(stem: Path) -> dict[str, Any]:
+    """The sidecar of a checkpoint to resume from, with ``config``, a whole ``epoch`` >= 0,
+    ``global_step`` and ``best_nme`` checked (a missing one is an error naming the sidecar)."""
+    meta = read_metadata(stem)
+    path = meta_path(stem)
+    if not isinstance(meta.get("config"), dict):
+        raise DataError(path, "the sidecar holds no 'config' (cannot resume without it)")
+    for key, required in (("epoch", True), ("global_step", False)):
+        value = meta.get(key, None if required else 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            what = "no" if key not in meta else f"a bad ({value!r})"
+            raise DataError(path, f"the sidecar holds {what} '{key}' (cannot resume without it)")
+    best = meta.get("best_nme")
+    if best is not None and (isinstance(best, bool) or not isinstance(best, int | float)):
+        raise DataError(path, f"the sidecar holds a bad 'best_nme' ({best!r})")
+    return meta
+
+
+def _read_checked(stem: Path, role: str, meta: dict[str, Any] | None, what: str) -> bytes:
+    """The bytes of one checkpoint file; with the sidecar ``meta``, checked to be the file it
+    records (same size and SHA-256), so files of two different saves never mix."""
+    path = _file_paths(stem)[role]
     if not path.is_file():
-        raise DataError(path, "checkpoint weights not found")
+        raise DataError(path, f"{what} not found")
     try:
-        state = safetensors.torch.load_file(str(path))
-    except Exception as error:  # safetensors raises several types for corrupt files
-        raise DataError(path, f"cannot read safetensors weights: {error}") from None
-    missing, unexpected = unwrap(model).load_state_dict(state, strict=False)
-    if missing or unexpected:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataError(path, f"cannot read {what} ({error.strerror or error})") from None
+    record = (meta or {}).get("files")
+    if meta is None or record is None:  # format version 1: nothing recorded
+        return data
+    sidecar = meta_path(stem)
+    entry = record.get(role) if isinstance(record, dict) else None
+    if not isinstance(entry, dict):
+        raise DataError(sidecar, f"the sidecar records no {role.replace('_', ' ')} file")
+    if entry.get("bytes") != len(data) or entry.get("sha256") != hashlib.sha256(data).hexdigest():
         raise DataError(
             path,
-            f"weights do not fit the model: missing {missing[:3]}..., unexpected {unexpected[:3]}",
+            f"does not belong to {sidecar.name} (its size or SHA-256 differ from what the "
+            "sidecar records): a torn or mixed-up checkpoint",
         )
+    return data
 
 
-def save_optimizer(stem: Path, optimizer: torch.optim.Optimizer) -> None:
-    """Optimiser state: its tensors to safetensors, everything else to JSON."""
-    state_dict = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    plain: dict[str, dict[str, Any]] = {}
-    for param_id, entries in state_dict["state"].items():
-        for name, value in entries.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"{param_id}.{name}"] = value.detach().cpu().contiguous()
-            else:
-                plain.setdefault(str(param_id), {})[name] = value
-    safetensors.torch.save_file(tensors, str(stem.with_suffix(".optim.safetensors")))
-    stem.with_suffix(".optim.json").write_text(
-        json.dumps({"param_groups": state_dict["param_groups"], "plain": plain})
+def _load_tensors(path: Path, data: bytes, what: str) -> dict[str, torch.Tensor]:
+    try:
+        return safetensors.torch.load(data)
+    except Exception as error:  # safetensors raises several types for corrupt files
+        raise DataError(path, f"cannot read safetensors {what}: {error}") from None
+
+
+def load_weights(stem: Path, model: nn.Module, meta: dict[str, Any] | None = None) -> None:
+    """Load ``<stem>.safetensors`` into ``model``; with its sidecar ``meta``, check first that
+    the file is the one the sidecar records. Weights that do not fit the model are an error
+    naming the first differing tensor with both shapes."""
+    path = weights_path(stem)
+    state = _load_tensors(path, _read_checked(stem, WEIGHTS, meta, "checkpoint weights"), "weights")
+    target = unwrap(model)
+    expected = target.state_dict()
+    built = f"the model built from {meta_path(stem).name}" if meta is not None else "the model"
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    for key, tensor in expected.items():
+        if key in state and state[key].shape != tensor.shape:
+            raise DataError(
+                path,
+                f"weights do not fit {built}: {key} is {tuple(state[key].shape)} in the weights "
+                f"but {tuple(tensor.shape)} in the model (the sidecar's model, codec or scheme "
+                "differ from the weights')",
+            )
+    if missing or unexpected:
+        parts = [
+            f"{label} {keys[0]}" + (f" (and {len(keys) - 1} more)" if len(keys) > 1 else "")
+            for label, keys in (("missing", missing), ("unexpected", unexpected))
+            if keys
+        ]
+        raise DataError(path, f"weights do not fit {built}: " + ", ".join(parts))
+    try:
+        target.load_state_dict(state)
+    except RuntimeError as error:
+        raise DataError(path, f"weights do not fit {built}: {error}") from None
+
+
+def load_optimizer(
+    stem: Path, optimizer: torch.optim.Optimizer, meta: dict[str, Any] | None = None
+) -> None:
+    """Load the optimiser state saved with ``stem``; any damage is an error naming the file."""
+    tensor_path, json_path = optimizer_paths(stem)
+    what = "optimizer state (cannot resume without it)"
+    tensors = _load_tensors(
+        tensor_path, _read_checked(stem, OPTIMIZER_TENSORS, meta, what), "optimizer state"
     )
-
-
-def load_optimizer(stem: Path, optimizer: torch.optim.Optimizer) -> None:
-    tensor_path = stem.with_suffix(".optim.safetensors")
-    json_path = stem.with_suffix(".optim.json")
-    for path in (tensor_path, json_path):
-        if not path.is_file():
-            raise DataError(path, "optimizer state not found (cannot resume without it)")
-    tensors = safetensors.torch.load_file(str(tensor_path))
-    rest = json.loads(json_path.read_text())
+    raw = _read_checked(stem, OPTIMIZER_STATE, meta, what)
+    try:
+        rest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(json_path, f"not valid optimizer state JSON ({error})") from None
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
-        param_id, name = key.split(".", 1)
+        param_id, dot, name = key.partition(".")
+        if not (param_id.isascii() and param_id.isdigit() and dot and name):
+            raise DataError(tensor_path, f"unexpected tensor name {key!r} in optimizer state")
         state.setdefault(int(param_id), {})[name] = value
-    for param_id, entries in rest["plain"].items():
-        state.setdefault(int(param_id), {}).update(entries)
-    optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
+    try:
+        for param_id, entries in rest["plain"].items():
+            state.setdefault(int(param_id), {}).update(entries)
+        groups = rest["param_groups"]
+        _check_groups(groups, optimizer.param_groups)
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as error:
+        raise DataError(
+            json_path,
+            f"optimizer state (with {tensor_path.name}) does not fit this optimizer "
+            f"({type(error).__name__}: {error})",
+        ) from None
+
+
+def _check_groups(saved: Any, current: list[dict[str, Any]]) -> None:
+    """Saved parameter groups must match the optimiser's in number, list their ``params`` and
+    hold numbers where it has numbers (torch itself only finds out at the next step)."""
+    if not isinstance(saved, list) or len(saved) != len(current):
+        raise ValueError(f"{len(current)} parameter group(s) expected")
+
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    for group, now in zip(saved, current, strict=True):
+        if not isinstance(group, dict) or not isinstance(group.get("params"), list):
+            raise ValueError("a parameter group must be a mapping with a 'params' list")
+        for key, value in now.items():
+            if number(value) and not number(group.get(key)):
+                raise TypeError(f"param_groups {key}: a number expected, not {group.get(key)!r}")

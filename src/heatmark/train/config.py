@@ -13,12 +13,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 from heatmark.codec import Decoding
 from heatmark.data.augment import AugmentConfig
 from heatmark.errors import ConfigError
 from heatmark.evaluate.metrics import Normaliser
+from heatmark.models.config import HourglassConfig, ModelConfig, tag_reader
+
+AUTO_SUBSET = "auto"
+"""``data.val_subset`` default: helen/trainset when the dataset has it, else the whole dataset."""
 
 
 class Section(BaseModel):
@@ -33,7 +44,11 @@ class DataConfig(Section):
     )
     val: str | None = Field(None, description="validation dataset; None: hold out from train")
     val_fraction: float = Field(0.1, gt=0, lt=1)
-    val_subset: str | None = Field("helen/trainset", description="hold out only from this subset")
+    val_subset: str | None = Field(
+        AUTO_SUBSET,
+        description="hold out only from this subset of train; 'auto': helen/trainset when the "
+        "dataset has it (300-W), else all of it; None: all of it",
+    )
     synthetic_count: int = Field(2000, ge=10)
     synthetic_val_count: int = Field(200, ge=10)
     input_size: int = Field(256, ge=32)
@@ -41,44 +56,27 @@ class DataConfig(Section):
     use_dataset_box: bool = False
     workers: int = Field(2, ge=0)
 
+    @field_validator("train", "val")
+    @classmethod
+    def _path_not_blank(cls, value: str | None) -> str | None:
+        # an empty path would read the current directory as a dataset
+        if value is not None and not value.strip():
+            raise ValueError("empty; give a dataset path")
+        return value
+
+    @field_validator("val_subset")
+    @classmethod
+    def _subset_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("empty; name a subset, or auto, or null for the whole dataset")
+        return value
+
 
 class CodecConfig(Section):
     heatmap_size: int = Field(64, ge=4)
     sigma: float = Field(1.0, gt=0)
     boundary: bool = False
     boundary_sigma: float = Field(1.0, gt=0)
-
-
-class HourglassConfig(Section):
-    architecture: Literal["hourglass"] = "hourglass"
-    stacks: int = Field(4, ge=1, le=8)
-    width: int = Field(256, ge=8)
-    depth: int = Field(4, ge=1)
-    coordconv: bool = True
-    boundary_coords: bool = False
-    coordconv_everywhere: bool = False
-
-
-class HRNetConfig(Section):
-    architecture: Literal["hrnet"] = "hrnet"
-    width: int = Field(18, ge=4)
-
-
-def _tag(field: str, default: str):
-    """Discriminator reading ``field`` from a dict or model, ``default`` when it is absent."""
-
-    def read(value: Any) -> str | None:
-        if isinstance(value, dict):
-            return value.get(field, default)
-        return getattr(value, field, None)
-
-    return Discriminator(read)
-
-
-ModelConfig = Annotated[
-    Annotated[HourglassConfig, Tag("hourglass")] | Annotated[HRNetConfig, Tag("hrnet")],
-    _tag("architecture", "hourglass"),
-]
 
 
 class WeightMapConfig(Section):
@@ -143,7 +141,7 @@ LossConfig = Annotated[
     | Annotated[JensenShannonConfig, Tag("jsd")]
     | Annotated[SoftArgmaxConfig, Tag("soft-argmax")]
     | Annotated[WassersteinConfig, Tag("wasserstein")],
-    _tag("name", "awing"),
+    tag_reader("name", "awing"),
 ]
 
 
@@ -204,6 +202,13 @@ class Config(Section):
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
 
+    @field_validator("name", "output")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("empty; the run directory is output/name")
+        return value
+
     @property
     def run_dir(self) -> Path:
         return Path(self.output) / self.name
@@ -232,6 +237,8 @@ def _format_errors(error: ValidationError, source: str) -> str:
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key"
+        elif item["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
         elif item["type"] == "union_tag_invalid":
             message = message.replace(" found using read()", "").replace(
                 "Input tag", "unknown choice"
@@ -240,8 +247,75 @@ def _format_errors(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text) if text != "" else ""
+class _ConfigLoader(yaml.SafeLoader):
+    """Safe YAML restricted to plain data: a key given twice in a mapping is an error (YAML
+    would keep the last silently), tags (``!!binary``, ``!!python/...``) are refused, and
+    dates and ``=`` stay strings."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        if node.tag not in _PLAIN_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"tag {tag} is not allowed (a config holds plain values)",
+                node.start_mark,
+            )
+        return super().construct_object(node, deep)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first.get(key)
+            except TypeError:  # unhashable: the base class reports it
+                continue
+            line = key_node.start_mark.line + 1
+            if seen is not None:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first given at line {seen})",
+                    key_node.start_mark,
+                )
+            first[key] = line
+        return super().construct_mapping(node, deep)
+
+
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "str", "seq", "map")
+}
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_yaml(text: str, source: str, lines: bool = True) -> Any:
+    """Parse config YAML; any problem is a ``ConfigError`` naming ``source`` (and the line
+    when ``lines``)."""
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{source}:{mark.line + 1}" if lines and mark is not None else source
+        problem = error.problem or error.context or "syntax error"
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source}: not valid YAML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
+
+
+def _parse_value(text: str, item: str) -> Any:
+    return parse_yaml(text, f"--set {item!r}", lines=False) if text != "" else ""
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -252,12 +326,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             raise ConfigError(f"--set {item!r}: expected key=value")
         node = raw
         parts = key.split(".")
+        if not all(parts):
+            raise ConfigError(f"--set {item!r}: empty key name in {key!r}")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 raise ConfigError(f"--set {item!r}: {part} is not a section")
             node = child
-        node[parts[-1]] = _parse_value(value)
+        node[parts[-1]] = _parse_value(value, item)
     return raw
 
 
@@ -278,14 +354,40 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
-            loaded = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML: {error}") from None
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot read the config ({error})") from None
+        loaded = parse_yaml(text, str(path))
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections")
         raw = loaded or {}
     raw = apply_overrides(raw, overrides or [])
     return config_from_dict(raw, source)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: value}
+
+
+ABSENT = "(absent)"
+
+
+def config_differences(old: Config, new: Config) -> list[tuple[str, Any, Any]]:
+    """``(key, old value, new value)`` for every dotted key whose value differs (``ABSENT`` for
+    a key that only one of them has, e.g. after switching the loss)."""
+    before = _flatten(old.model_dump(mode="json"))
+    after = _flatten(new.model_dump(mode="json"))
+    keys = list(before) + [key for key in after if key not in before]
+    return [
+        (key, before.get(key, ABSENT), after.get(key, ABSENT))
+        for key in keys
+        if before.get(key, ABSENT) != after.get(key, ABSENT)
+    ]
 
 
 def config_to_yaml(config: Config) -> str:

@@ -8,9 +8,12 @@ from heatmark.data.readers.auto import load_dataset
 from heatmark.data.sample import Sample
 from heatmark.data.split import holdout_split
 from heatmark.data.synthetic import synthetic_faces
-from heatmark.train.config import Config
+from heatmark.errors import ConfigError
+from heatmark.train.config import AUTO_SUBSET, Config
 
 SYNTHETIC = "synthetic"
+AUTO_SUBSET_CHOICE = "helen/trainset"
+"""What ``data.val_subset: auto`` holds out from when the dataset has it (300-W)."""
 
 
 def training_samples(config: Config) -> tuple[list[Sample], list[Sample]]:
@@ -30,10 +33,23 @@ def training_samples(config: Config) -> tuple[list[Sample], list[Sample]]:
 
 
 def validation_split(samples: list[Sample], config: Config) -> tuple[list[Sample], list[Sample]]:
-    """The seeded (train, validation) hold-out a run with ``config`` uses on ``samples``."""
+    """The seeded (train, validation) hold-out a run with ``config`` uses on ``samples``.
+
+    ``data.val_subset``: ``auto`` is helen/trainset when present, else all samples; ``None`` is
+    all samples; a named subset the samples lack is a ``ConfigError`` (a typo would otherwise
+    silently hold out from everything).
+    """
     subset = config.data.val_subset
-    if subset is not None and not any(s.subset == subset for s in samples):
-        subset = None  # a dataset without that subset: hold out from all of it
+    present = {s.subset for s in samples}
+    if subset == AUTO_SUBSET:
+        subset = AUTO_SUBSET_CHOICE if AUTO_SUBSET_CHOICE in present else None
+    elif subset is not None and subset not in present:
+        names = sorted(present)
+        listed = ", ".join(repr(n) for n in names[:12]) + (", ..." if len(names) > 12 else "")
+        raise ConfigError(
+            f"data.val_subset: no sample of subset {subset!r} in the dataset; its subsets are "
+            f"{listed} (or use auto, or null for the whole dataset)"
+        )
     return holdout_split(samples, config.data.val_fraction, seed=config.seed, subset=subset)
 
 

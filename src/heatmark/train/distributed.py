@@ -32,6 +32,14 @@ class DistributedContext:
         if self.enabled:
             dist.barrier()
 
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """Whether ``flag`` is set on any rank (so all ranks stop at the same step)."""
+        if not self.enabled:
+            return flag
+        value = torch.tensor([float(flag)], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
 
 def init_distributed(device_kind: str) -> DistributedContext:
     """Join the process group when launched by torchrun; a no-op context otherwise."""

@@ -11,8 +11,8 @@ from torch import nn
 from heatmark.codec import HeatmapCodec
 from heatmark.errors import DataError
 from heatmark.schemes import ALL_SCHEMES, Scheme
-from heatmark.train.build import build_codec, build_model
-from heatmark.train.checkpoint import checkpoint_stem, load_weights, read_metadata
+from heatmark.train.build import build_codec, build_model, heatmap_shape
+from heatmark.train.checkpoint import checkpoint_stem, load_weights, meta_path, read_metadata
 from heatmark.train.config import Config, config_from_dict
 
 
@@ -31,16 +31,42 @@ class TrainedModel:
 
 
 def load_trained(path: str | Path) -> TrainedModel:
-    """Load ``path`` (a ``.safetensors``/``.json`` stem or a run directory's ``best``)."""
+    """Load ``path`` (a ``.safetensors``/``.json`` stem or a run directory's ``best``).
+
+    The sidecar must describe the weights: the model it builds must take them (same tensors and
+    shapes), and must output ``codec.heatmap_size`` maps at ``data.input_size`` (checked with one
+    forward pass), else decoding would silently use the wrong scale. Any mismatch is a
+    ``DataError`` naming the file.
+    """
     stem = checkpoint_stem(path)
+    sidecar = meta_path(stem)
     meta = read_metadata(stem)
-    config = config_from_dict(meta.get("config", {}), str(stem.with_suffix(".json")))
+    if not isinstance(meta.get("config"), dict):
+        raise DataError(sidecar, "the sidecar holds no 'config' (cannot rebuild the model)")
+    config = config_from_dict(meta["config"], str(sidecar))
     name = meta.get("scheme")
     scheme = next((s for s in ALL_SCHEMES if s.name == name), None)
     if scheme is None:
-        raise DataError(stem.with_suffix(".json"), f"unknown landmark scheme {name!r}")
-    codec = build_codec(config.codec, config.data.input_size, scheme)
-    model = build_model(config.model, scheme.num_points, codec.has_boundary)
-    load_weights(stem, model)
+        raise DataError(sidecar, f"unknown landmark scheme {name!r}")
+    try:
+        codec = build_codec(config.codec, config.data.input_size, scheme)
+        model = build_model(config.model, scheme.num_points, codec.has_boundary)
+    except ValueError as error:
+        raise DataError(sidecar, str(error)) from None
+    load_weights(stem, model, meta)
     model.eval()
+    size = config.data.input_size
+    try:
+        _, height, width = heatmap_shape(model, size)
+    except (RuntimeError, ValueError) as error:
+        raise DataError(
+            sidecar, f"the model cannot run at data.input_size {size}: {error}"
+        ) from None
+    expected = codec.heatmap_size
+    if (height, width) != (expected, expected):
+        raise DataError(
+            sidecar,
+            f"codec.heatmap_size is {expected} but the weights give {height}x{width} heatmaps "
+            f"at data.input_size {size}: the sidecar does not describe these weights",
+        )
     return TrainedModel(model, config, codec, scheme, meta)
