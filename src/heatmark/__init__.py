@@ -9,4 +9,22 @@ centre of the top-left pixel is (0, 0) and its area spans [-0.5, 0.5]^2. Readers
 convert at the edges (``.pts`` files are 1-based).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from heatmark.predict.predictor import Predictor
+
+__all__ = ["Predictor", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """``heatmark.Predictor`` without importing torch and OpenCV on ``import heatmark``."""
+    if name == "Predictor":
+        from heatmark.predict.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'heatmark' has no attribute {name!r}")

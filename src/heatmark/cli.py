@@ -1,4 +1,4 @@
-"""The ``heatmark`` command line: train, evaluate a checkpoint, evaluate any predictions, demo.
+"""The ``heatmark`` command line: train, eval (a checkpoint or any predictions), demo.
 
 Every command turns heatmark's own errors (bad file, bad config key, diverged training) into a
 one-line message naming the culprit and exit status 1, instead of a traceback.
@@ -21,6 +21,7 @@ from rich.text import Text
 from heatmark.codec import Decoding
 from heatmark.errors import HeatmarkError
 from heatmark.evaluate.metrics import Normaliser
+from heatmark.evaluate.scoring import Split
 
 app = typer.Typer(
     add_completion=False,
@@ -37,40 +38,53 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (HeatmarkError, ValueError, FileNotFoundError) as error:
-            console.print(
-                Text.assemble(("error: ", "bold red"), str(error)), highlight=False, soft_wrap=True
-            )
+        except (HeatmarkError, ValueError) as error:
+            _print_error(str(error))
+            raise typer.Exit(1) from None
+        except OSError as error:  # unreadable input, read-only output folder, disk full...
+            where = f"{error.filename}: " if error.filename else ""
+            _print_error(f"{where}{error.strerror or error}")
             raise typer.Exit(1) from None
 
     return run
 
 
-class Split(str, Enum):
-    ALL = "all"
-    TRAIN = "train"
-    VAL = "val"
+def _print_error(message: str) -> None:
+    console.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
 
 
 NormOption = Annotated[Normaliser, typer.Option("--norm", help="normalising distance of the NME")]
 ThresholdOption = Annotated[
-    float, typer.Option("--threshold", help="failure threshold / AUC limit (fraction)")
+    float | None,
+    typer.Option(
+        "--threshold",
+        help="failure threshold / AUC limit: a fraction of the normaliser [default: 0.1], "
+        "pixels with --norm none",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable metrics")]
 PlotOption = Annotated[Path | None, typer.Option("--plot", help="write the CED curve to a PNG")]
 
 
-def _report(evaluation, as_json: bool, plot: Path | None, name: str) -> None:
+def _report(scored, as_json: bool, plot: Path | None, name: str) -> None:
+    """Print an evaluation (table or JSON on stdout, notes on stderr) and plot its CED."""
+    from heatmark.evaluate.prediction_file import check_output_file
     from heatmark.evaluate.report import evaluation_table, plot_ced
 
+    evaluation = scored.evaluation
+    for note in scored.notes:
+        console.print(f"[dim]note: {note}[/]", highlight=False)
     if as_json:
-        print(json.dumps(evaluation.to_dict(), indent=2))
+        # allow_nan=False: a NaN or infinity must fail loudly, never become invalid JSON
+        print(json.dumps(evaluation.to_dict(), indent=2, allow_nan=False))
     else:
         Console().print(evaluation_table(evaluation, title=name))
     if plot is not None:
+        check_output_file(plot, plot.suffix.lower() if plot.suffix else ".png")
         curves = {"all": evaluation.nme_images}
         curves.update({n: sub.nme_images for n, sub in evaluation.subsets.items()})
-        plot_ced(curves, plot, max_error=max(evaluation.threshold, 0.1), title=name)
+        limit = evaluation.threshold if evaluation.in_pixels else max(evaluation.threshold, 0.1)
+        plot_ced(curves, plot, max_error=limit, title=name, in_pixels=evaluation.in_pixels)
 
 
 @app.command()
@@ -86,111 +100,128 @@ def train(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="replace an earlier run of the same name")
     ] = False,
+    allow_changes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-changes",
+            help="with --resume: continue with config values that differ from the run's "
+            "(recorded in its changes.csv); model and codec can never change",
+        ),
+    ] = False,
 ) -> None:
-    """Train a landmark detector from a config (recipes in configs/)."""
-    from heatmark.train.config import load_config
-    from heatmark.train.trainer import Trainer
+    """Train a landmark detector from a config (recipes in configs/).
 
+    Ctrl-C (SIGINT) or SIGTERM stops after the current step, keeping the last completed epoch
+    to --resume from (exit status 130 / 143); a second Ctrl-C aborts at once.
+    """
+    from heatmark.train.config import load_config
+    from heatmark.train.trainer import Trainer, TrainingInterrupted
+
+    if allow_changes and resume is None:
+        raise HeatmarkError("--allow-changes only applies with --resume")
     cfg = load_config(config, overrides or [])
     trainer = Trainer(cfg, console=console, overwrite=overwrite)
     if resume is not None:
-        trainer.resume(resume)
-    result = trainer.fit()
+        trainer.resume(resume, allow_changes=allow_changes)
+    try:
+        result = trainer.fit()
+    except TrainingInterrupted as stop:
+        console.print(
+            Text.assemble(("interrupted: ", "bold yellow"), str(stop)),
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(stop.exit_code) from None
     if result.best_nme is not None:
         console.print(f"best validation NME {100 * result.best_nme:.2f}%; run in {result.run_dir}")
 
 
-@app.command()
-@reports_errors
-def evaluate(
-    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="checkpoint or run dir")],
-    data: Annotated[Path, typer.Option("--data", help="dataset (any supported format)")],
-    decoding: Annotated[
-        Decoding | None, typer.Option("--decoding", help="GET_MAX or GET_BC (default: config)")
+def eval_command(
+    gt: Annotated[
+        Path, typer.Option("--gt", "--data", help="ground-truth dataset (any supported format)")
+    ],
+    checkpoint: Annotated[
+        Path | None, typer.Option("--checkpoint", help="score a trained checkpoint (or run dir)")
+    ] = None,
+    pred: Annotated[
+        Path | None,
+        typer.Option("--pred", help="score a predictor's output: .pts folder or JSON file"),
     ] = None,
     norm: NormOption = Normaliser.INTER_OCULAR,
-    threshold: ThresholdOption = 0.1,
-    as_json: JsonOption = False,
-    plot: PlotOption = None,
-    save_predictions: Annotated[
-        Path | None, typer.Option("--save-predictions", help="write predictions (JSON)")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(help="images per forward pass")] = 16,
-    split: Annotated[
-        Split, typer.Option("--split", help="all samples, or the run's seeded hold-out")
-    ] = Split.ALL,
-) -> None:
-    """Evaluate a trained checkpoint on a dataset (ground-truth box crops).
-
-    ``--split val`` evaluates on exactly the validation images the run held out (same seed,
-    fraction and subset as its config), ``--split train`` on the rest.
-    """
-    from heatmark.data.dataset import LandmarkDataset
-    from heatmark.data.readers.auto import load_dataset
-    from heatmark.evaluate.cross_scheme import to_ground_truth_scheme
-    from heatmark.evaluate.evaluation import evaluate_samples
-    from heatmark.evaluate.inference import predict_dataset
-    from heatmark.evaluate.prediction_file import write_prediction_json
-    from heatmark.train.data import validation_split
-    from heatmark.train.restore import load_trained
-
-    trained = load_trained(checkpoint)
-    if trained.terms:
-        console.print(f"[dim]{trained.terms}[/]")
-    samples = load_dataset(data)
-    cfg = trained.config
-    if split is not Split.ALL:
-        train_part, val_part = validation_split(samples, cfg)
-        samples = val_part if split is Split.VAL else train_part
-    dataset = LandmarkDataset(
-        samples,
-        cfg.data.input_size,
-        None,
-        cfg.data.enlarge,
-        use_dataset_box=cfg.data.use_dataset_box,
-    )
-    pred, scores = predict_dataset(
-        trained.model,
-        dataset,
-        trained.codec,
-        trained.scheme.num_points,
-        decoding or cfg.eval.decoding,
-        cfg.softmax_decoding(),
-        temperature=cfg.softmax_temperature(),
-        batch_size=batch_size,
-    )
-    if save_predictions is not None:
-        write_prediction_json(save_predictions, samples, pred, scores)
-    aligned, mask = to_ground_truth_scheme(pred, trained.scheme, samples[0].scheme)
-    evaluation = evaluate_samples(aligned, samples, norm, threshold, mask=mask)
-    _report(evaluation, as_json, plot, f"{Path(checkpoint).name} on {data.name}")
-
-
-@app.command("eval")
-@reports_errors
-def eval_predictions(
-    pred: Annotated[Path, typer.Option("--pred", help="predictions: .pts folder or JSON")],
-    gt: Annotated[Path, typer.Option("--gt", help="ground-truth dataset (any format)")],
-    norm: NormOption = Normaliser.INTER_OCULAR,
-    threshold: ThresholdOption = 0.1,
+    threshold: ThresholdOption = None,
     as_json: JsonOption = False,
     plot: PlotOption = None,
     visible_only: Annotated[
         bool, typer.Option("--visible-only", help="skip points annotated as occluded")
     ] = False,
+    decoding: Annotated[
+        Decoding | None,
+        typer.Option("--decoding", help="[checkpoint] GET_MAX or GET_BC (default: the model's)"),
+    ] = None,
+    save_predictions: Annotated[
+        Path | None,
+        typer.Option("--save-predictions", help="[checkpoint] write the predictions (JSON)"),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="[checkpoint] images per forward pass")
+    ] = 16,
+    split: Annotated[
+        Split,
+        typer.Option("--split", help="[checkpoint] all samples, or the run's seeded hold-out"),
+    ] = Split.ALL,
+    flip: Annotated[
+        bool, typer.Option("--flip", help="[checkpoint] flip test-time augmentation")
+    ] = False,
 ) -> None:
-    """Evaluate any predictor's output against a ground-truth dataset."""
-    from heatmark.data.readers.auto import load_dataset
-    from heatmark.evaluate.cross_scheme import to_ground_truth_scheme
-    from heatmark.evaluate.evaluation import evaluate_samples
-    from heatmark.evaluate.prediction_file import read_prediction_file
-    from heatmark.schemes import scheme_for
+    """Score landmarks against a dataset: a trained --checkpoint, or any predictor's --pred.
 
-    samples = load_dataset(gt)
-    points = read_prediction_file(pred, samples)
-    aligned, mask = to_ground_truth_scheme(points, scheme_for(points.shape[1]), samples[0].scheme)
-    evaluation = evaluate_samples(aligned, samples, norm, threshold, visible_only, mask)
-    _report(evaluation, as_json, plot, f"{pred.name} vs {gt.name}")
+    Either way the same tables, JSON and CED plots. With --checkpoint, faces are cropped from
+    their ground-truth boxes; ``--split val`` scores exactly the images the run held out (same
+    seed, fraction and subset as its config), ``--split train`` the rest. Predictions in another
+    landmark scheme are scored on the points both schemes share (and the output says so).
+    """
+    from heatmark.evaluate.scoring import checked_threshold, score_checkpoint, score_predictions
+
+    if (checkpoint is None) == (pred is None):
+        raise HeatmarkError("give exactly one of --checkpoint (a trained model) or --pred")
+    limit = checked_threshold(threshold, norm)
+    if pred is not None:
+        used = [
+            flag
+            for flag, value in (
+                ("--decoding", decoding is not None),
+                ("--save-predictions", save_predictions is not None),
+                ("--split", split is not Split.ALL),
+                ("--flip", flip),
+            )
+            if value
+        ]
+        if used:
+            raise HeatmarkError(f"{', '.join(used)} only apply to --checkpoint, not to --pred")
+        scored = score_predictions(pred, gt, norm, limit, visible_only)
+        name = f"{pred.name} vs {gt.name}"
+    else:
+        scored = score_checkpoint(
+            checkpoint,
+            gt,
+            norm,
+            limit,
+            visible_only,
+            decoding,
+            split,
+            batch_size,
+            save_predictions,
+            flip,
+        )
+        name = f"{Path(checkpoint).name} on {gt.name}"
+    _report(scored, as_json, plot, name)
+
+
+app.command("eval")(reports_errors(eval_command))
+app.command(
+    "evaluate",
+    help="Alias of `heatmark eval` (kept for scripts written before eval took --checkpoint).",
+)(reports_errors(eval_command))
 
 
 @app.command()
@@ -206,6 +237,150 @@ def demo(
     from heatmark.demo import run_demo
 
     run_demo(data, minutes, out, console)
+
+
+class Backend(str, Enum):
+    TORCH = "torch"
+    ONNX = "onnx"
+
+
+class OutputFormat(str, Enum):
+    JSON = "json"
+    PTS = "pts"
+    CSV = "csv"
+
+
+@app.command()
+@reports_errors
+def predict(
+    inputs: Annotated[
+        list[str], typer.Argument(help="images, folders (recursive), globs or videos")
+    ],
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", help="a trained checkpoint, run dir or .onnx export [default: shipped]"
+        ),
+    ] = None,
+    detector: Annotated[
+        str,
+        typer.Option(
+            "--detector", help="hog | hog:UPSAMPLE | haar | none | yunet:MODEL.onnx | boxes:FILE"
+        ),
+    ] = "hog",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="FILE.json, or a folder with --format pts|csv"),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="json (one file) or pts/csv (one per face)")
+    ] = OutputFormat.JSON,
+    draw: Annotated[
+        Path | None, typer.Option("--draw", help="write annotated images to this folder")
+    ] = None,
+    video_out: Annotated[
+        Path | None, typer.Option("--video-out", help="write the annotated video (.mp4/.avi)")
+    ] = None,
+    flip: Annotated[bool, typer.Option("--flip", help="flip test-time augmentation")] = False,
+    smooth: Annotated[
+        bool, typer.Option("--smooth", help="One-Euro smoothing of video landmarks")
+    ] = False,
+    refine: Annotated[int, typer.Option("--refine", help="re-crops from the predicted points")] = 1,
+    redetect_every: Annotated[
+        int, typer.Option("--redetect-every", help="video: run the detector every N frames")
+    ] = 10,
+    backend: Annotated[Backend, typer.Option("--backend", help="torch or onnx")] = Backend.TORCH,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda")] = "cpu",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="crops per forward pass")] = 16,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads [default: all]")
+    ] = None,
+) -> None:
+    """Find faces and their landmarks in photos and videos (the shipped model by default).
+
+    Writes one JSON file (``--out results.json``; to stdout without --out) or one file per
+    face (``--out DIR --format pts|csv``), with optional annotated images and video. Output
+    keys follow ``heatmark eval``'s rule, so ``heatmark eval --pred results.json --gt FOLDER``
+    scores the whole detector + landmark pipeline.
+    """
+    from heatmark.predict.predictor import Predictor
+    from heatmark.predict.run import PredictOptions, run_predict
+
+    if device not in ("cpu", "cuda"):
+        raise HeatmarkError(f"--device must be cpu or cuda, got {device!r}")
+    options = dict(
+        detector=detector,
+        flip=flip,
+        refine=refine,
+        batch_size=batch_size,
+        device=device,
+        threads=threads,
+        backend=backend.value,
+    )
+    if checkpoint is None:
+        predictor = Predictor(**options)
+    elif checkpoint.suffix.lower() == ".onnx":
+        predictor = Predictor(checkpoint, **options)
+    else:
+        predictor = Predictor.from_checkpoint(checkpoint, **options)
+    if predictor.terms:
+        console.print(f"[dim]{predictor.terms}[/]", highlight=False)
+    run_predict(
+        inputs,
+        predictor,
+        PredictOptions(
+            out=out,
+            format=output_format.value,
+            draw=draw,
+            video_out=video_out,
+            smooth=smooth,
+            redetect_every=redetect_every,
+        ),
+        console,
+    )
+
+
+class ExportDecoding(str, Enum):
+    AUTO = "auto"
+    NONE = "none"
+    MAX = "max"
+    BARYCENTER = "barycenter"
+
+
+@app.command()
+@reports_errors
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="trained checkpoint or run dir")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="the .onnx file to write")],
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset (13 or newer)")] = 17,
+    decode: Annotated[
+        ExportDecoding,
+        typer.Option("--decode", help="decode in the graph too (auto: the model's decoding)"),
+    ] = ExportDecoding.AUTO,
+    input_dtype: Annotated[
+        str, typer.Option("--input-dtype", help="uint8 (RGB 0..255) or float32 (0..1)")
+    ] = "uint8",
+    check: Annotated[
+        bool, typer.Option("--check", help="compare onnxruntime with torch at batch 1 and 3")
+    ] = False,
+) -> None:
+    """Export a checkpoint to ONNX (+ a json sidecar with everything to crop and decode)."""
+    from heatmark.export.onnx import export_checkpoint, sidecar_path
+
+    if output.suffix.lower() != ".onnx":
+        raise HeatmarkError(f"{output}: the output file name must end in .onnx")
+    path, report = export_checkpoint(checkpoint, output, opset, decode.value, check, input_dtype)
+    console.print(f"wrote {path} and {sidecar_path(path)}", highlight=False)
+    if report is not None:
+        for batch, figures in report["batches"].items():
+            console.print(
+                f"batch {batch}: max |heatmap diff| {figures['heatmap_max_abs']:.2e}, "
+                f"max |point diff| {figures['point_max_abs']:.2e} px",
+                highlight=False,
+            )
+        if not report["passed"]:
+            raise HeatmarkError("parity check failed: onnxruntime disagrees with torch")
+        console.print("parity check passed (heatmaps <= 1e-4, points <= 0.01 px)")
 
 
 def main() -> None:

@@ -87,16 +87,7 @@ def _measure_speed(trainer: Trainer, seconds: float = 6.0) -> float:
 
 
 def _evaluate(trainer: Trainer, config: Config) -> tuple[Evaluation, np.ndarray]:
-    pred, _ = predict_dataset(
-        trainer.model,
-        trainer.val_set,
-        trainer.codec,
-        trainer.scheme.num_points,
-        config.eval.decoding,
-        config.softmax_decoding(),
-        temperature=config.softmax_temperature(),
-        batch_size=32,
-    )
+    pred, _ = predict_dataset(trainer.landmark_model, trainer.val_set, batch_size=32)
     evaluation = evaluate_samples(
         pred, trainer.val_samples, config.eval.normaliser, config.eval.threshold
     )

@@ -9,10 +9,7 @@ import torch
 from conftest import tiny_config
 
 from heatmark.errors import DataError
-from heatmark.schemes import FACE_68
-from heatmark.train import checkpoint
-from heatmark.train.build import build_codec, build_model
-from heatmark.train.checkpoint import (
+from heatmark.models.checkpoint import (
     load_optimizer,
     load_weights,
     read_metadata,
@@ -21,6 +18,9 @@ from heatmark.train.checkpoint import (
     save_checkpoint,
     save_optimizer,
 )
+from heatmark.schemes import FACE_68
+from heatmark.train import checkpoint
+from heatmark.train.build import build_codec, build_model
 from heatmark.train.restore import load_trained
 
 

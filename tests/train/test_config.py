@@ -72,7 +72,7 @@ def test_overrides_select_implementations() -> None:
     assert isinstance(config.model, HRNetConfig)
     assert isinstance(config.loss, WassersteinConfig) and config.loss.cost == "sqeuclidean"
     assert config.codec.sigma == 3.0
-    assert config.softmax_decoding()
+    assert config.description("300w-68").softmax
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

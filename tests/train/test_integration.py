@@ -29,7 +29,7 @@ def test_tiny_model_learns_on_synthetic_faces(tmp_path) -> None:
     trainer = Trainer(config, (train, val))
 
     def nme() -> float:
-        pred, _ = predict_dataset(trainer.model, trainer.val_set, trainer.codec, 68)
+        pred, _ = predict_dataset(trainer.landmark_model, trainer.val_set)
         return evaluate_samples(pred, val).nme
 
     before = nme()

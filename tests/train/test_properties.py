@@ -17,9 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from heatmark.errors import ConfigError, DataError
-from heatmark.schemes import FACE_68
-from heatmark.train.build import build_codec, build_model
-from heatmark.train.checkpoint import (
+from heatmark.models.checkpoint import (
     load_optimizer,
     load_weights,
     optimizer_paths,
@@ -27,6 +25,8 @@ from heatmark.train.checkpoint import (
     read_resume_metadata,
     save_checkpoint,
 )
+from heatmark.schemes import FACE_68
+from heatmark.train.build import build_codec, build_model
 from heatmark.train.config import Config, load_config
 from heatmark.train.restore import load_trained
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from heatmark.cli import app
 from heatmark.data.dataset import ErrorCarryingLoader
 from heatmark.errors import ConfigError, DataError, HeatmarkError
-from heatmark.train.checkpoint import read_metadata
+from heatmark.models.checkpoint import read_metadata
 from heatmark.train.trainer import Trainer, TrainingInterrupted
 
 TINY_CLI = [

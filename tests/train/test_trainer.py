@@ -175,7 +175,7 @@ def test_wasserstein_loss_trains_like_any_loss(tmp_path: Path, tiny_faces) -> No
     trainer = Trainer(config, tiny_faces)
     assert isinstance(trainer.loss_fn, WassersteinLoss)
     assert trainer.loss_fn.empty_target == "ignore"  # landmarks augmented out of the crop
-    assert config.softmax_decoding()
+    assert config.description("300w-68").softmax
     result = trainer.fit()
     per_epoch = len(result.losses) // 6
     first, last = result.losses[:per_epoch], result.losses[-per_epoch:]

@@ -76,9 +76,10 @@ class Evaluation:
 
     def summary(self) -> dict[str, float | int]:
         """The headline numbers (as fractions), for logs and JSON."""
+        nme = self.nme
         return {
             "images": self.count,
-            "nme": self.nme,
+            "nme": nme if np.isfinite(nme) else None,  # None: no face was matched
             "fr_images": self.fr_images,
             "fr_landmarks": self.fr_landmarks,
             "auc_images": self.auc_images,

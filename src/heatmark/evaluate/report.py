@@ -26,7 +26,7 @@ def _row(evaluation: Evaluation) -> tuple[str, ...]:
     nme_scale = 1.0 if evaluation.in_pixels else 100.0
     return (
         str(evaluation.count),
-        f"{nme_scale * evaluation.nme:.2f}",
+        f"{nme_scale * evaluation.nme:.2f}" if np.isfinite(evaluation.nme) else "-",
         f"{100 * evaluation.fr_images:.2f}",
         f"{100 * evaluation.fr_landmarks:.2f}",
         f"{evaluation.auc_images:.4f}",

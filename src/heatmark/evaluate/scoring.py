@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from heatmark.errors import HeatmarkError
 from heatmark.evaluate.cross_scheme import to_ground_truth_scheme
 from heatmark.evaluate.evaluation import Evaluation, evaluate_samples
 from heatmark.evaluate.metrics import Normaliser
+from heatmark.models.landmark_model import LandmarkModel
 from heatmark.schemes import Scheme
 
 DEFAULT_THRESHOLD = 0.1
@@ -140,50 +141,40 @@ def score_checkpoint(
     split: Split = Split.ALL,
     batch_size: int = 16,
     save_predictions: Path | None = None,
+    flip: bool = False,
 ) -> Scored:
     """Run a trained checkpoint over the ground-truth box crops of ``data`` and score it.
 
     ``split`` selects the run's seeded hold-out (``val``), the rest (``train``) or everything;
     ``save_predictions`` writes the points as a heatmark JSON file ``heatmark eval --pred``
-    reads back.
+    reads back; ``flip`` averages each crop with its mirror image (test-time augmentation).
     """
     from heatmark.data.dataset import LandmarkDataset
     from heatmark.data.readers.auto import load_dataset
     from heatmark.evaluate.inference import predict_dataset
     from heatmark.evaluate.prediction_file import check_output_file, write_prediction_json
-    from heatmark.train.data import validation_split
-    from heatmark.train.restore import load_trained
+    from heatmark.models.checkpoint import load_landmark_model
 
     if batch_size < 1:
         raise HeatmarkError(f"--batch-size must be at least 1, got {batch_size}")
     if save_predictions is not None:
         check_output_file(save_predictions, ".json")
-    trained = load_trained(checkpoint)
+    model = load_landmark_model(checkpoint)
+    if decoding is not None and decoding is not model.description.decoding:
+        model = LandmarkModel(model.network, replace(model.description, decoding=decoding))
     samples = load_dataset(data)
-    cfg = trained.config
-    if split is not Split.ALL:
-        train_part, val_part = validation_split(samples, cfg)
+    if split is not Split.ALL:  # the run's hold-out: re-created from its training config
+        from heatmark.train.data import validation_split
+        from heatmark.train.restore import load_trained
+
+        train_part, val_part = validation_split(samples, load_trained(checkpoint).config)
         samples = val_part if split is Split.VAL else train_part
-    dataset = LandmarkDataset(
-        samples,
-        cfg.data.input_size,
-        None,
-        cfg.data.enlarge,
-        use_dataset_box=cfg.data.use_dataset_box,
-    )
-    pred, scores = predict_dataset(
-        trained.model,
-        dataset,
-        trained.codec,
-        trained.scheme.num_points,
-        decoding or cfg.eval.decoding,
-        cfg.softmax_decoding(),
-        temperature=cfg.softmax_temperature(),
-        batch_size=batch_size,
-    )
+    d = model.description
+    dataset = LandmarkDataset(samples, d.input_size, None, d.enlarge)
+    pred, scores = predict_dataset(model, dataset, batch_size=batch_size, flip=flip)
     if save_predictions is not None:
         write_prediction_json(save_predictions, samples, pred, scores, root=data)
-    scored = score_aligned(pred, trained.scheme, samples, normaliser, threshold, visible_only)
-    if trained.terms:
-        scored.notes.insert(0, trained.terms)
+    scored = score_aligned(pred, model.scheme, samples, normaliser, threshold, visible_only)
+    if model.terms:
+        scored.notes.insert(0, model.terms)
     return scored

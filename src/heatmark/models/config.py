@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import torch
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from torch import nn
 
@@ -72,3 +73,20 @@ def build_network(
         )
     # HRNet has a single head: the boundary map, if any, is one more output channel.
     return HRNetW18(num_points=num_points + int(boundary), width=config.width)
+
+
+@torch.no_grad()
+def heatmap_shape(model: nn.Module, input_size: int) -> tuple[int, int, int]:
+    """(channels, height, width) of the last output for one ``input_size`` image: what the
+    network really produces, to check against a config's ``codec.heatmap_size``. Runs in eval
+    mode (batch-norm statistics untouched) on the model's device; may raise ``ValueError`` or
+    ``RuntimeError`` for an input the network cannot take."""
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        output = model(torch.zeros(1, 3, input_size, input_size, device=device))[-1]
+    finally:
+        model.train(was_training)
+    return tuple(output.shape[1:])  # type: ignore[return-value]

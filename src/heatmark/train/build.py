@@ -53,23 +53,6 @@ def build_model(config: ModelConfig, num_points: int, boundary: bool) -> nn.Modu
     return build_network(config, num_points, boundary)
 
 
-@torch.no_grad()
-def heatmap_shape(model: nn.Module, input_size: int) -> tuple[int, int, int]:
-    """(channels, height, width) of the last output for one ``input_size`` image: what the
-    network really produces, to check against a config's ``codec.heatmap_size``. Runs in eval
-    mode (batch-norm statistics untouched) on the model's device; may raise ``ValueError`` or
-    ``RuntimeError`` for an input the network cannot take."""
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()
-    try:
-        output = model(torch.zeros(1, 3, input_size, input_size, device=device))[-1]
-    finally:
-        model.train(was_training)
-    return tuple(output.shape[1:])  # type: ignore[return-value]
-
-
 def build_weight_map(config: WeightMapConfig) -> WeightMap | None:
     if config.kind == "dilated":
         return partial(

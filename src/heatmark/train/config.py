@@ -27,6 +27,7 @@ from heatmark.data.augment import AugmentConfig
 from heatmark.errors import ConfigError
 from heatmark.evaluate.metrics import Normaliser
 from heatmark.models.config import HourglassConfig, ModelConfig, tag_reader
+from heatmark.models.landmark_model import ModelDescription, description_from_training_config
 
 AUTO_SUBSET = "auto"
 """``data.val_subset`` default: helen/trainset when the dataset has it, else the whole dataset."""
@@ -213,15 +214,11 @@ class Config(Section):
     def run_dir(self) -> Path:
         return Path(self.output) / self.name
 
-    def softmax_decoding(self) -> bool:
-        """Whether GET_BC treats outputs as logits (losses on softmax distributions)."""
-        if self.eval.softmax is not None:
-            return self.eval.softmax
-        return self.loss.name in ("wasserstein", "jsd", "soft-argmax")
-
-    def softmax_temperature(self) -> float:
-        """The temperature of the loss's softmax, which GET_BC must use too (1 if none)."""
-        return getattr(self.loss, "temperature", 1.0)
+    def description(self, scheme: str) -> ModelDescription:
+        """How a network trained with this config on ``scheme`` is cropped for and decoded."""
+        return description_from_training_config(
+            self.model_dump(mode="json"), scheme, f"config {self.name}"
+        )
 
 
 _TAGGED = ("model", "loss")

@@ -1,4 +1,6 @@
-"""Rebuild a trained model from its checkpoint (weights + sidecar), ready for inference."""
+"""A trained model with its training config, for what needs both (``--split val`` re-creates
+the run's hold-out from the config). Inference alone uses
+``heatmark.models.checkpoint.load_landmark_model``, which this builds on."""
 
 from __future__ import annotations
 
@@ -6,23 +8,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from heatmark.codec import HeatmapCodec
 from heatmark.errors import DataError
-from heatmark.schemes import ALL_SCHEMES, Scheme
-from heatmark.train.build import build_codec, build_model, heatmap_shape
-from heatmark.train.checkpoint import checkpoint_stem, load_weights, meta_path, read_metadata
+from heatmark.models.checkpoint import (
+    checkpoint_stem,
+    load_landmark_model,
+    meta_path,
+    read_metadata,
+)
+from heatmark.models.landmark_model import LandmarkModel
+from heatmark.schemes import Scheme
 from heatmark.train.config import Config, config_from_dict
 
 
 @dataclass
 class TrainedModel:
-    model: nn.Module
+    landmark: LandmarkModel
     config: Config
-    codec: HeatmapCodec
-    scheme: Scheme
     metadata: dict[str, Any]
+
+    @property
+    def model(self):
+        """The bare network (a list of per-stack maps per forward)."""
+        return self.landmark.network
+
+    @property
+    def codec(self) -> HeatmapCodec:
+        return self.landmark.codec
+
+    @property
+    def scheme(self) -> Scheme:
+        return self.landmark.scheme
 
     @property
     def terms(self) -> str | None:
@@ -31,42 +47,12 @@ class TrainedModel:
 
 
 def load_trained(path: str | Path) -> TrainedModel:
-    """Load ``path`` (a ``.safetensors``/``.json`` stem or a run directory's ``best``).
-
-    The sidecar must describe the weights: the model it builds must take them (same tensors and
-    shapes), and must output ``codec.heatmap_size`` maps at ``data.input_size`` (checked with one
-    forward pass), else decoding would silently use the wrong scale. Any mismatch is a
-    ``DataError`` naming the file.
-    """
+    """Load ``path`` (a ``.safetensors``/``.json`` stem or a run directory's ``best``) with
+    its validated training config; every check of ``load_landmark_model`` applies."""
     stem = checkpoint_stem(path)
     sidecar = meta_path(stem)
     meta = read_metadata(stem)
     if not isinstance(meta.get("config"), dict):
         raise DataError(sidecar, "the sidecar holds no 'config' (cannot rebuild the model)")
     config = config_from_dict(meta["config"], str(sidecar))
-    name = meta.get("scheme")
-    scheme = next((s for s in ALL_SCHEMES if s.name == name), None)
-    if scheme is None:
-        raise DataError(sidecar, f"unknown landmark scheme {name!r}")
-    try:
-        codec = build_codec(config.codec, config.data.input_size, scheme)
-        model = build_model(config.model, scheme.num_points, codec.has_boundary)
-    except ValueError as error:
-        raise DataError(sidecar, str(error)) from None
-    load_weights(stem, model, meta)
-    model.eval()
-    size = config.data.input_size
-    try:
-        _, height, width = heatmap_shape(model, size)
-    except (RuntimeError, ValueError) as error:
-        raise DataError(
-            sidecar, f"the model cannot run at data.input_size {size}: {error}"
-        ) from None
-    expected = codec.heatmap_size
-    if (height, width) != (expected, expected):
-        raise DataError(
-            sidecar,
-            f"codec.heatmap_size is {expected} but the weights give {height}x{width} heatmaps "
-            f"at data.input_size {size}: the sidecar does not describe these weights",
-        )
-    return TrainedModel(model, config, codec, scheme, meta)
+    return TrainedModel(load_landmark_model(stem), config, meta)

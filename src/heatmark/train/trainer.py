@@ -39,16 +39,7 @@ from heatmark.data.sample import Sample
 from heatmark.errors import ConfigError, HeatmarkError
 from heatmark.evaluate.evaluation import Evaluation, evaluate_samples
 from heatmark.evaluate.inference import predict_dataset
-from heatmark.train.build import (
-    build_codec,
-    build_loss,
-    build_model,
-    build_optimizer,
-    describe,
-    heatmap_shape,
-    learning_rate_factor,
-)
-from heatmark.train.checkpoint import (
+from heatmark.models.checkpoint import (
     TERMS_300W,
     checkpoint_stem,
     load_optimizer,
@@ -57,6 +48,16 @@ from heatmark.train.checkpoint import (
     read_resume_metadata,
     recover_checkpoint,
     save_checkpoint,
+)
+from heatmark.models.config import heatmap_shape
+from heatmark.models.landmark_model import LandmarkModel
+from heatmark.train.build import (
+    build_codec,
+    build_loss,
+    build_model,
+    build_optimizer,
+    describe,
+    learning_rate_factor,
 )
 from heatmark.train.config import Config, config_differences, config_from_dict, config_to_yaml
 from heatmark.train.data import training_samples, uses_300w
@@ -186,6 +187,9 @@ class Trainer:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+        self.description = config.description(self.scheme.name)
+        self.landmark_model = LandmarkModel(model, self.description)
+        """The network with its description: what validation runs and checkpoints describe."""
         self.ddp_model: nn.Module = (
             DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.cuda_fast else None
@@ -259,6 +263,7 @@ class Trainer:
             "metrics": metrics,
             "best_nme": self.best_nme,
             "scheme": self.scheme.name,
+            "description": self.description.to_dict(),
             "num_points": self.scheme.num_points,
             "train_images": len(self.train_samples),
             "val_images": len(self.val_samples),
@@ -393,13 +398,8 @@ class Trainer:
     def validate(self) -> Evaluation:
         cfg = self.config
         pred, _ = predict_dataset(
-            self.model,
+            self.landmark_model,
             self.val_set,
-            self.codec,
-            self.scheme.num_points,
-            cfg.eval.decoding,
-            cfg.softmax_decoding(),
-            temperature=cfg.softmax_temperature(),
             batch_size=cfg.train.batch_size,
             device=self.device,
             channels_last=self.channels_last,

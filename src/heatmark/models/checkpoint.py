@@ -27,11 +27,18 @@ from typing import Any
 
 import safetensors.torch
 import torch
+from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
 import heatmark
 from heatmark.data.readers.files import read_json
 from heatmark.errors import DataError
+from heatmark.models.config import ModelConfig, build_network, heatmap_shape
+from heatmark.models.landmark_model import (
+    LandmarkModel,
+    ModelDescription,
+    description_from_training_config,
+)
 
 FORMAT = "heatmark-checkpoint"
 FORMAT_VERSION = 2
@@ -375,3 +382,61 @@ def _check_groups(saved: Any, current: list[dict[str, Any]]) -> None:
         for key, value in now.items():
             if number(value) and not number(group.get(key)):
                 raise TypeError(f"param_groups {key}: a number expected, not {group.get(key)!r}")
+
+
+# ---------------------------------------------------------------- models for inference
+
+
+def read_description(meta: dict[str, Any], source: str) -> ModelDescription:
+    """A sidecar's model description: its ``description``, or (older sidecars) derived from
+    its training ``config`` and ``scheme``."""
+    if "description" in meta:
+        return ModelDescription.from_dict(meta["description"], source)
+    return description_from_training_config(meta.get("config"), meta.get("scheme"), source)
+
+
+def load_landmark_model(path: str | Path) -> LandmarkModel:
+    """Load a checkpoint (``x.safetensors``/``x.json`` or a run directory's ``best``) as a
+    self-describing ``LandmarkModel``, in eval mode, without the training package.
+
+    The sidecar must describe the weights: the network it builds must take them (same tensors
+    and shapes), and must output ``heatmap_size`` maps at ``input_size`` (checked with one
+    forward pass), else decoding would silently use the wrong scale. Any mismatch is a
+    ``DataError`` naming the file.
+    """
+    stem = checkpoint_stem(path)
+    sidecar = str(meta_path(stem))
+    meta = read_metadata(stem)
+    description = read_description(meta, sidecar)
+    config = meta.get("config")
+    network_config = meta.get("model", config.get("model") if isinstance(config, dict) else None)
+    if not isinstance(network_config, dict):
+        raise DataError(sidecar, "the sidecar holds no model configuration ('config.model')")
+    try:
+        network_config = TypeAdapter(ModelConfig).validate_python(network_config)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"][1:]) or "model"
+        raise DataError(sidecar, f"config.model.{where}: {first['msg']}") from None
+    try:
+        network = build_network(
+            network_config, description.num_points, description.codec().has_boundary
+        )
+    except ValueError as error:
+        raise DataError(sidecar, str(error)) from None
+    load_weights(stem, network, meta)
+    network.eval()
+    size, expected = description.input_size, description.heatmap_size
+    try:
+        _, height, width = heatmap_shape(network, size)
+    except (RuntimeError, ValueError) as error:
+        raise DataError(sidecar, f"the model cannot run at input_size {size}: {error}") from None
+    if (height, width) != (expected, expected):
+        raise DataError(
+            sidecar,
+            f"heatmap_size is {expected} but the weights give {height}x{width} heatmaps at "
+            f"input_size {size}: the sidecar does not describe these weights",
+        )
+    model = LandmarkModel(network, description).eval()
+    model.terms = meta.get("terms")
+    return model

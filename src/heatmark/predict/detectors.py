@@ -1,0 +1,489 @@
+"""Face detectors: where in an image the faces are, before landmarks are located.
+
+A detector is anything with a ``name`` and a ``detect(rgb) -> (N, 5)`` method (``FaceDetector``);
+a plain callable ``rgb -> (N, 4 or 5)`` can be plugged in with ``as_detector``. Boxes are
+``(x0, y0, x1, y1, score)`` floats, sorted by score, highest first; an image without faces gives
+an empty ``(0, 5)`` array.
+
+Box convention: heatmark's 0-based pixel centres. Detectors that report whole pixels give the
+centres of the first and the last pixel inside the box: a dlib rectangle (inclusive ``left, top,
+right, bottom``) becomes ``(left, top, right, bottom)`` unchanged, an OpenCV rectangle ``(x, y, w,
+h)`` becomes ``(x, y, x + w - 1, y + h - 1)``. ``WholeImageDetector`` returns the centres of the
+corner pixels. Each detector's box has its own scale and offset relative to the face anyway;
+``heatmark.predict.calibration`` maps it to the landmark box the models were trained on.
+
+``run_detector`` is what prediction calls: it passes the image's path to detectors that need it
+(``BoxesFromFile``) and checks and sorts the output of any detector.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from heatmark.errors import DataError, HeatmarkError
+
+HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+DETECTOR_CHOICES = (
+    "'hog' or 'hog:UPSAMPLE' (dlib HOG), 'haar' (OpenCV Haar cascade), 'none' (the whole "
+    "image is the face), 'yunet:MODEL.onnx' (OpenCV YuNet) or 'boxes:FILE' (boxes from a "
+    ".json or .csv file)"
+)
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Finds faces: ``detect(rgb)`` returns (N, 5) boxes ``x0, y0, x1, y1, score``, best first."""
+
+    name: str
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ImageKeyedDetector(Protocol):
+    """A detector that needs to know which image it looks at (boxes given per image file)."""
+
+    name: str
+
+    def detect_image(self, rgb: np.ndarray, image_path: Path | str | None) -> np.ndarray: ...
+
+
+def no_faces() -> np.ndarray:
+    """The empty detection result, shape (0, 5)."""
+    return np.zeros((0, 5), dtype=np.float64)
+
+
+def as_boxes(boxes: object, where: str = "detector") -> np.ndarray:
+    """Check a detector's output and return it as (N, 5) float64 sorted by score, best first.
+
+    (N, 4) boxes get score 1.0. Raises ``HeatmarkError`` naming ``where`` for any other shape
+    or for non-finite values, so that a faulty plug-in detector fails with a clear message.
+    """
+    array = np.asarray(boxes, dtype=np.float64)
+    if array.size == 0:
+        return no_faces()
+    if array.ndim == 1 and array.shape[0] in (4, 5):
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] not in (4, 5):
+        raise HeatmarkError(
+            f"{where} must return (N, 4) or (N, 5) boxes x0, y0, x1, y1[, score], "
+            f"got an array of shape {array.shape}"
+        )
+    if array.shape[1] == 4:
+        array = np.concatenate([array, np.ones((len(array), 1))], axis=1)
+    if not np.isfinite(array).all():
+        raise HeatmarkError(f"{where} returned boxes with non-finite values: {array.tolist()}")
+    order = np.argsort(-array[:, 4], kind="stable")
+    return np.ascontiguousarray(array[order])
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """An RGB uint8 (H, W, 3) view of a grey (H, W) / (H, W, 1), RGB or RGBA uint8 image."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise HeatmarkError(f"face detection needs a uint8 image, got dtype {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        return np.ascontiguousarray(np.repeat(array[:, :, None], 3, axis=2))
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return np.ascontiguousarray(array[:, :, :3])
+    raise HeatmarkError(
+        f"face detection needs an (H, W), (H, W, 3) or (H, W, 4) image, got shape {array.shape}"
+    )
+
+
+def _is_empty(rgb: np.ndarray) -> bool:
+    return rgb.shape[0] == 0 or rgb.shape[1] == 0
+
+
+class CallableDetector:
+    """Wraps a plain function ``rgb -> (N, 4 or 5)`` as a ``FaceDetector``."""
+
+    def __init__(self, function: Callable[[np.ndarray], object], name: str | None = None) -> None:
+        self.function = function
+        self.name = name or getattr(function, "__name__", type(function).__name__)
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        return as_boxes(self.function(to_rgb(rgb)), f"detector {self.name!r}")
+
+
+def as_detector(detector: FaceDetector | Callable[[np.ndarray], object]) -> FaceDetector:
+    """Accept a ``FaceDetector`` as it is, or wrap a plain callable ``rgb -> boxes``."""
+    if isinstance(detector, (FaceDetector, ImageKeyedDetector)):
+        return detector  # type: ignore[return-value]
+    if callable(detector):
+        return CallableDetector(detector)
+    raise HeatmarkError(
+        f"a face detector must have detect(rgb) or be a callable rgb -> boxes, got {detector!r}"
+    )
+
+
+def run_detector(
+    detector: FaceDetector | Callable[[np.ndarray], object],
+    rgb: np.ndarray,
+    image_path: Path | str | None = None,
+) -> np.ndarray:
+    """Detect faces in ``rgb`` (the image at ``image_path`` if known): checked (N, 5), best first.
+
+    Detectors that look boxes up per image (``ImageKeyedDetector``) get ``image_path``.
+    """
+    detector = as_detector(detector)
+    name = getattr(detector, "name", "detector")
+    if isinstance(detector, ImageKeyedDetector):
+        return as_boxes(detector.detect_image(rgb, image_path), f"detector {name!r}")
+    return as_boxes(detector.detect(rgb), f"detector {name!r}")
+
+
+class HogDetector:
+    """dlib's HOG + linear SVM frontal face detector (the ``dlib-bin`` wheel).
+
+    ``upsample``: how many times the image is doubled before detection. dlib's window is
+    80 x 80 px, so faces smaller than about 80 px need ``upsample >= 1`` (about 2.5x slower
+    per level). ``threshold``: the SVM score above which a window counts as a face (dlib's
+    default 0; lower finds more faces and more false ones). The score is the SVM output.
+    Boxes: dlib's inclusive rectangle ``(left, top, right, bottom)`` taken as pixel centres.
+    """
+
+    name = "hog"
+
+    def __init__(self, upsample: int = 1, threshold: float = 0.0) -> None:
+        try:
+            import dlib
+        except ImportError as error:  # pragma: no cover - depends on the environment
+            raise HeatmarkError(
+                "the 'hog' detector needs dlib: pip install dlib-bin (or dlib)"
+            ) from error
+        if upsample < 0:
+            raise HeatmarkError(f"hog upsample must be >= 0, got {upsample}")
+        self.upsample = int(upsample)
+        self.threshold = float(threshold)
+        self._detector = dlib.get_frontal_face_detector()
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        rgb = to_rgb(rgb)
+        if _is_empty(rgb):
+            return no_faces()
+        rectangles, scores, _ = self._detector.run(rgb, self.upsample, self.threshold)
+        boxes = [
+            (r.left(), r.top(), r.right(), r.bottom(), s)
+            for r, s in zip(rectangles, scores, strict=True)
+        ]
+        return as_boxes(boxes, "hog detector")
+
+
+def haar_cascade_path() -> Path:
+    """The OpenCV frontal face cascade file; ``HeatmarkError`` when this OpenCV has none."""
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    path = Path(folder) / HAAR_CASCADE if folder else None
+    if path is None or not path.is_file():
+        raise HeatmarkError(
+            f"this OpenCV ({cv2.__version__}) ships no Haar cascades ({HAAR_CASCADE} not "
+            "found; OpenCV 5 dropped them): install opencv-python-headless<5 or use another "
+            "detector"
+        )
+    return path
+
+
+class HaarDetector:
+    """OpenCV's Viola-Jones Haar cascade (``haarcascade_frontalface_default.xml``).
+
+    Runs on the histogram-equalised grey image; the score is the cascade's last-stage weight
+    (``detectMultiScale3`` with ``outputRejectLevels``), higher is surer. ``min_neighbors``
+    trades missed faces for false ones; ``min_size`` is the smallest face side in pixels.
+    Boxes: OpenCV's ``(x, y, w, h)`` becomes ``(x, y, x + w - 1, y + h - 1)``.
+    """
+
+    name = "haar"
+
+    def __init__(
+        self, scale_factor: float = 1.1, min_neighbors: int = 3, min_size: int = 30
+    ) -> None:
+        path = haar_cascade_path()
+        self._cascade = cv2.CascadeClassifier(str(path))
+        if self._cascade.empty():
+            raise DataError(path, "OpenCV cannot load this Haar cascade")
+        self.scale_factor = float(scale_factor)
+        self.min_neighbors = int(min_neighbors)
+        self.min_size = int(min_size)
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        rgb = to_rgb(rgb)
+        if min(rgb.shape[:2]) < self.min_size:
+            return no_faces()
+        grey = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        rects, _, weights = self._cascade.detectMultiScale3(
+            grey,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(self.min_size, self.min_size),
+            outputRejectLevels=True,
+        )
+        if len(rects) == 0:
+            return no_faces()
+        rects = np.asarray(rects, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(weights, dtype=np.float64).reshape(-1)
+        x, y, w, h = rects.T
+        return as_boxes(np.stack([x, y, x + w - 1, y + h - 1, scores], axis=1), "haar detector")
+
+
+class YuNetDetector:
+    """OpenCV's YuNet CNN face detector (``cv2.FaceDetectorYN``) with a user-supplied model.
+
+    ``path``: the YuNet ``.onnx`` file (e.g. ``face_detection_yunet_2023mar.onnx`` from the
+    OpenCV model zoo). The score is YuNet's face confidence; faces below ``score_threshold``
+    are dropped. Boxes: YuNet's sub-pixel ``(x, y, w, h)`` becomes ``(x, y, x + w, y + h)``.
+    No calibration is shipped for it: fit one with ``python -m heatmark.predict.calibration
+    --detector yunet:PATH``.
+    """
+
+    name = "yunet"
+
+    def __init__(
+        self, path: Path | str, score_threshold: float = 0.6, nms_threshold: float = 0.3
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(self.path, "YuNet model file not found")
+        if not hasattr(cv2, "FaceDetectorYN"):
+            raise HeatmarkError(f"this OpenCV ({cv2.__version__}) has no FaceDetectorYN (YuNet)")
+        try:
+            self._detector = cv2.FaceDetectorYN.create(
+                str(self.path), "", (320, 320), score_threshold, nms_threshold
+            )
+        except cv2.error as error:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown"
+            raise DataError(
+                self.path, f"cannot load this file as a YuNet ONNX model ({reason})"
+            ) from None
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        rgb = to_rgb(rgb)
+        if min(rgb.shape[:2]) < 10:
+            return no_faces()
+        height, width = rgb.shape[:2]
+        self._detector.setInputSize((width, height))
+        _, faces = self._detector.detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if faces is None or len(faces) == 0:
+            return no_faces()
+        faces = np.asarray(faces, dtype=np.float64).reshape(len(faces), -1)
+        x, y, w, h = faces[:, :4].T
+        return as_boxes(np.stack([x, y, x + w, y + h, faces[:, -1]], axis=1), "yunet detector")
+
+
+class WholeImageDetector:
+    """Detector "none": the image (or a crop given as the image) is the face, with score 1.
+
+    The box spans the centres of the corner pixels, ``(0, 0, W - 1, H - 1)``.
+    """
+
+    name = "none"
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        rgb = to_rgb(rgb)
+        if _is_empty(rgb):
+            return no_faces()
+        height, width = rgb.shape[:2]
+        return np.array([[0.0, 0.0, width - 1.0, height - 1.0, 1.0]])
+
+
+class BoxesFromFile:
+    """Detector "boxes:FILE": face boxes given per image in a ``.json`` or ``.csv`` file.
+
+    - json: ``{"<image>": [[x0, y0, x1, y1(, score)], ...], ...}``;
+    - csv: a header line ``image,x0,y0,x1,y1`` (optionally ``,score``), then one box a line.
+
+    Boxes are in heatmark's convention (0-based pixel centres); the score defaults to 1.
+    Look-up of an image (first rule that matches wins):
+
+    1. the image path exactly as given, or relative to the box file's folder (``/`` separated);
+    2. the file name (``img_1.jpg``), when only one key of the file has that name;
+    3. the stem (``img_1``), when only one key has that stem (a key may itself be a stem).
+
+    A name or stem shared by several keys is an error (give the paths). An image with no entry
+    has no faces. Malformed files raise ``DataError`` with the file and line.
+    """
+
+    name = "boxes"
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(self.path, "box file not found")
+        suffix = self.path.suffix.lower()
+        if suffix == ".json":
+            entries = self._read_json()
+        elif suffix == ".csv":
+            entries = self._read_csv()
+        else:
+            raise DataError(self.path, "box file must be a .json or a .csv file")
+        self.boxes: dict[str, np.ndarray] = {
+            key: as_boxes(rows, str(self.path)) for key, rows in entries.items()
+        }
+        self._by_name: dict[str, list[str]] = {}
+        self._by_stem: dict[str, list[str]] = {}
+        for key in self.boxes:
+            pure = PurePosixPath(key)
+            self._by_name.setdefault(pure.name, []).append(key)
+            self._by_stem.setdefault(pure.stem, []).append(key)
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        raise HeatmarkError(
+            f"boxes:{self.path} looks boxes up by image file: call run_detector(detector, "
+            "image, image_path) or detect_image(image, image_path)"
+        )
+
+    def detect_image(self, rgb: np.ndarray, image_path: Path | str | None) -> np.ndarray:
+        if image_path is None:
+            raise HeatmarkError(f"boxes:{self.path} needs the image's path to look its boxes up")
+        return self.boxes_for(image_path)
+
+    def boxes_for(self, image_path: Path | str) -> np.ndarray:
+        """The (N, 5) boxes of ``image_path`` (rules in the class docstring); (0, 5) if none."""
+        key = self.key_for(image_path)
+        return no_faces() if key is None else self.boxes[key].copy()
+
+    def key_for(self, image_path: Path | str) -> str | None:
+        """The file's key for ``image_path``, or None when it has no entry."""
+        path = Path(image_path)
+        candidates = [_normal_key(path.as_posix())]
+        try:
+            relative = path.resolve().relative_to(self.path.parent.resolve())
+            candidates.append(_normal_key(relative.as_posix()))
+        except (ValueError, OSError):
+            pass
+        for candidate in candidates:
+            if candidate in self.boxes:
+                return candidate
+        for index, label in ((self._by_name, path.name), (self._by_stem, path.stem)):
+            keys = index.get(label, [])
+            if len(keys) > 1:
+                raise HeatmarkError(
+                    f"{self.path}: image {image_path} matches several entries by "
+                    f"{'file name' if index is self._by_name else 'stem'}: {sorted(keys)}; "
+                    "give the images' paths as keys"
+                )
+            if keys:
+                return keys[0]
+        return None
+
+    def _read_json(self) -> dict[str, list[list[float]]]:
+        text = self.path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataError(self.path, f"invalid json: {error.msg}", error.lineno) from None
+        if not isinstance(data, dict):
+            raise DataError(
+                self.path, 'expected a json object {"image": [[x0, y0, x1, y1(, score)], ...]}', 1
+            )
+        entries: dict[str, list[list[float]]] = {}
+        for key, rows in data.items():
+            line = _json_key_line(text, key)
+            if not isinstance(rows, list):
+                raise DataError(
+                    self.path, f"{key!r}: expected a list of boxes, got {type(rows).__name__}", line
+                )
+            boxes = []
+            for index, row in enumerate(rows):
+                if not isinstance(row, list):
+                    row = [row]
+                boxes.append(self._box(row, line, f"{key!r} box {index + 1}"))
+            entries.setdefault(_normal_key(key), []).extend(boxes)
+        return entries
+
+    def _read_csv(self) -> dict[str, list[list[float]]]:
+        entries: dict[str, list[list[float]]] = {}
+        with self.path.open(newline="", encoding="utf-8") as handle:
+            rows = csv.reader(handle)
+            header = next(rows, None)
+            names = [field.strip().lower() for field in header or []]
+            if names not in (
+                ["image", "x0", "y0", "x1", "y1"],
+                ["image", "x0", "y0", "x1", "y1", "score"],
+            ):
+                raise DataError(
+                    self.path,
+                    f"expected the header line 'image,x0,y0,x1,y1[,score]', got {header}",
+                    1,
+                )
+            for row in rows:
+                line = rows.line_num
+                if not row or all(not field.strip() for field in row):
+                    continue
+                if len(row) != len(names):
+                    raise DataError(
+                        self.path, f"expected {len(names)} fields, got {len(row)}: {row}", line
+                    )
+                image = row[0].strip()
+                if not image:
+                    raise DataError(self.path, "empty image name", line)
+                box = self._box(row[1:], line, f"image {image!r}")
+                entries.setdefault(_normal_key(image), []).append(box)
+        return entries
+
+    def _box(self, values: list, line: int | None, what: str) -> list[float]:
+        """One box from 4 or 5 numbers; ``DataError`` at ``line`` when it is not one."""
+        if len(values) not in (4, 5):
+            raise DataError(
+                self.path, f"{what}: expected x0, y0, x1, y1[, score], got {values}", line
+            )
+        try:
+            numbers = [float(value) for value in values]
+        except (TypeError, ValueError):
+            raise DataError(self.path, f"{what}: not a number in {values}", line) from None
+        if not all(math.isfinite(number) for number in numbers):
+            raise DataError(self.path, f"{what}: non-finite value in {values}", line)
+        x0, y0, x1, y1 = numbers[:4]
+        if x1 < x0 or y1 < y0:
+            raise DataError(self.path, f"{what}: box {numbers[:4]} has x1 < x0 or y1 < y0", line)
+        return numbers if len(numbers) == 5 else [*numbers, 1.0]
+
+
+def _normal_key(key: str) -> str:
+    """An image key with ``\\`` as ``/`` and without a leading ``./``."""
+    key = key.strip().replace("\\", "/")
+    while key.startswith("./"):
+        key = key[2:]
+    return key
+
+
+def _json_key_line(text: str, key: str) -> int | None:
+    """The 1-based line where ``key`` appears as a json object key (for error messages)."""
+    for quoted in (json.dumps(key), json.dumps(key, ensure_ascii=False)):
+        position = text.find(quoted + ":")
+        if position < 0:
+            position = text.find(quoted)
+        if position >= 0:
+            return text.count("\n", 0, position) + 1
+    return None
+
+
+def make_detector(spec: str) -> FaceDetector:
+    """The detector of a ``--detector`` spec: ``hog`` (or ``hog:UPSAMPLE``, default 1), ``haar``,
+    ``none``, ``yunet:PATH`` or ``boxes:FILE``. ``HeatmarkError`` listing the choices for
+    anything else."""
+    kind, _, argument = spec.strip().partition(":")
+    kind, argument = kind.strip().lower(), argument.strip()
+    if kind == "hog" and argument:
+        if not argument.isdigit():
+            raise HeatmarkError(f"detector {spec!r}: hog:UPSAMPLE needs a whole number >= 0")
+        return HogDetector(upsample=int(argument))
+    if kind in ("hog", "haar", "none") and not argument:
+        return {"hog": HogDetector, "haar": HaarDetector, "none": WholeImageDetector}[kind]()
+    if kind in ("yunet", "boxes"):
+        if not argument:
+            what = "the YuNet .onnx model" if kind == "yunet" else "the box .json/.csv file"
+            raise HeatmarkError(f"detector {spec!r} needs a path: {kind}:PATH ({what})")
+        if kind == "yunet":
+            return YuNetDetector(argument)
+        return BoxesFromFile(argument)
+    raise HeatmarkError(f"unknown face detector {spec!r}; choose {DETECTOR_CHOICES}")
