@@ -232,11 +232,19 @@ def demo(
     ] = None,
     minutes: Annotated[float, typer.Option(help="training time budget")] = 4.0,
     out: Annotated[Path, typer.Option(help="report folder")] = Path("reports/demo"),
+    train: Annotated[
+        bool, typer.Option("--train/--no-train", help="also run the training demo")
+    ] = True,
 ) -> None:
-    """Train a small model for a few minutes on CPU and write a report (metrics, CED, grid)."""
-    from heatmark.demo import run_demo
+    """The shipped model on a real photo and a clip (nothing downloaded), then a small model
+    trained for a few minutes on CPU with its report (metrics, CED, grid)."""
+    from heatmark.predict.showcase import run_showcase
 
-    run_demo(data, minutes, out, console)
+    run_showcase(out / "predict", console)
+    if train:
+        from heatmark.demo import run_demo
+
+        run_demo(data, minutes, out, console)
 
 
 class Backend(str, Enum):

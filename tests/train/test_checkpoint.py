@@ -19,7 +19,7 @@ from heatmark.models.checkpoint import (
     save_optimizer,
 )
 from heatmark.schemes import FACE_68
-from heatmark.train import checkpoint
+from heatmark.models import checkpoint
 from heatmark.train.build import build_codec, build_model
 from heatmark.train.restore import load_trained
 
