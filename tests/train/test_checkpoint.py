@@ -9,6 +9,7 @@ import torch
 from conftest import tiny_config
 
 from heatmark.errors import DataError
+from heatmark.models import checkpoint
 from heatmark.models.checkpoint import (
     load_optimizer,
     load_weights,
@@ -19,7 +20,6 @@ from heatmark.models.checkpoint import (
     save_optimizer,
 )
 from heatmark.schemes import FACE_68
-from heatmark.models import checkpoint
 from heatmark.train.build import build_codec, build_model
 from heatmark.train.restore import load_trained
 
