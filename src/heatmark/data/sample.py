@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import PIL.Image
 
-from heatmark.errors import DataError
+from heatmark.errors import DataError, HeatmarkError
 from heatmark.schemes import Scheme
 
 OUTSIDE_MARGIN = 0.5  # a labelled point may lie this fraction of the larger side outside
@@ -265,3 +265,20 @@ def _normaliser(sample: Sample, labelled: np.ndarray) -> tuple[str, float] | Non
     box = sample.box if sample.box is not None else sample.landmark_box()
     size = float(np.sqrt(max(box[2] - box[0], 0.0)) * np.sqrt(max(box[3] - box[1], 0.0)))
     return ("box size" if sample.box is not None else "landmark box size"), size
+
+
+def as_rgb(array: np.ndarray, where: str = "image") -> np.ndarray:
+    """An RGB uint8 (H, W, 3) array from an RGB, RGBA or grey ((H, W) or (H, W, 1)) uint8 one;
+    anything else is a ``HeatmarkError`` naming ``where``."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise HeatmarkError(f"{where}: images must be uint8 RGB, got dtype {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+    if array.ndim == 3 and array.shape[2] == 4:
+        return cv2.cvtColor(array, cv2.COLOR_RGBA2RGB)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise HeatmarkError(f"{where}: images must be (H, W, 3) RGB, got shape {array.shape}")
+    return np.ascontiguousarray(array)

@@ -28,6 +28,7 @@ from typing import Protocol, runtime_checkable
 import cv2
 import numpy as np
 
+from heatmark.data.sample import as_rgb
 from heatmark.errors import DataError, HeatmarkError
 
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
@@ -86,19 +87,8 @@ def as_boxes(boxes: object, where: str = "detector") -> np.ndarray:
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
-    """An RGB uint8 (H, W, 3) view of a grey (H, W) / (H, W, 1), RGB or RGBA uint8 image."""
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        raise HeatmarkError(f"face detection needs a uint8 image, got dtype {array.dtype}")
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim == 2:
-        return np.ascontiguousarray(np.repeat(array[:, :, None], 3, axis=2))
-    if array.ndim == 3 and array.shape[2] in (3, 4):
-        return np.ascontiguousarray(array[:, :, :3])
-    raise HeatmarkError(
-        f"face detection needs an (H, W), (H, W, 3) or (H, W, 4) image, got shape {array.shape}"
-    )
+    """An RGB uint8 (H, W, 3) image from a grey, RGB or RGBA uint8 one, for a detector."""
+    return as_rgb(image, "face detection")
 
 
 def _is_empty(rgb: np.ndarray) -> bool:

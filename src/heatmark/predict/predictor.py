@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from heatmark.data.geometry import box_crop_matrix, warp_image
-from heatmark.data.sample import read_image
+from heatmark.data.sample import as_rgb, read_image
 from heatmark.errors import DataError, HeatmarkError
 from heatmark.models.landmark_model import LandmarkModel, ModelDescription
 from heatmark.predict.calibration import IDENTITY, BoxCalibration, calibration_for
@@ -51,16 +51,7 @@ def load_rgb(image: ImageInput) -> np.ndarray:
         if decoded is None:
             raise DataError("<bytes>", "cannot decode image bytes (not an image, or truncated)")
         return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        raise HeatmarkError(f"image arrays must be uint8 RGB, got dtype {array.dtype}")
-    if array.ndim == 2:
-        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
-    if array.ndim == 3 and array.shape[2] == 4:
-        return cv2.cvtColor(array, cv2.COLOR_RGBA2RGB)
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise HeatmarkError(f"image arrays must be (H, W, 3) RGB, got shape {array.shape}")
-    return np.ascontiguousarray(array)
+    return as_rgb(image, "image array")
 
 
 class TorchBackend:

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from heatmark.data.readers.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from heatmark.data.sample import read_image
+from heatmark.data.sample import as_rgb, read_image
 from heatmark.errors import DataError, HeatmarkError
 
 if TYPE_CHECKING:
@@ -62,20 +62,6 @@ def natural_key(path: Path) -> list[Any]:
 def folder_images(folder: Path) -> list[Path]:
     """The image files directly in ``folder``, in natural name order (the frame order)."""
     return sorted((p for p in folder.iterdir() if p.is_file() and is_image(p)), key=natural_key)
-
-
-def as_rgb(array: np.ndarray, where: str) -> np.ndarray:
-    """An RGB uint8 (H, W, 3) frame from an RGB, RGBA or grey uint8 array."""
-    array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise HeatmarkError(f"{where}: frames must be uint8 RGB, got dtype {array.dtype}")
-    if array.ndim == 2:
-        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
-    if array.ndim == 3 and array.shape[2] == 4:
-        return cv2.cvtColor(array, cv2.COLOR_RGBA2RGB)
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise HeatmarkError(f"{where}: frames must be (H, W, 3) RGB, got shape {array.shape}")
-    return np.ascontiguousarray(array)
 
 
 class FrameReader:
