@@ -197,7 +197,8 @@ def eval_command(
             if value
         ]
         if used:
-            raise HeatmarkError(f"{', '.join(used)} only apply to --checkpoint, not to --pred")
+            verb = "applies" if len(used) == 1 else "apply"
+            raise HeatmarkError(f"{', '.join(used)} only {verb} to --checkpoint, not to --pred")
         scored = score_predictions(pred, gt, norm, limit, visible_only)
         name = f"{pred.name} vs {gt.name}"
     else:

@@ -240,7 +240,7 @@ def test_eval_needs_exactly_one_source_and_checkpoint_only_flags(tmp_path: Path)
     misplaced = runner.invoke(
         app, ["eval", "--gt", str(tmp_path / "gt"), "--pred", "p.json", "--split", "val"]
     )
-    assert misplaced.exit_code == 1 and "--split only apply to --checkpoint" in misplaced.output
+    assert misplaced.exit_code == 1 and "--split only applies to --checkpoint" in misplaced.output
 
 
 def test_eval_output_paths_that_cannot_be_written_are_named(tmp_path: Path) -> None:
