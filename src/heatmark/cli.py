@@ -392,6 +392,107 @@ def export(
         console.print("parity check passed (heatmaps <= 1e-4, points <= 0.01 px)")
 
 
+robustness_app = typer.Typer(
+    no_args_is_help=True,
+    help="The 2D Wasserstein paper's robustness protocols: perturbed data, any model, one report.",
+)
+app.add_typer(robustness_app, name="robustness")
+
+DataOption = Annotated[Path, typer.Option("--data", help="dataset (any supported format)")]
+HoldoutOption = Annotated[
+    bool,
+    typer.Option(
+        "--holdout",
+        help="only the seeded validation hold-out (seed 0, 10% of helen/trainset if present)",
+    ),
+]
+
+
+def _suite_samples(data: Path, holdout: bool) -> list:
+    from heatmark.data.readers.auto import load_dataset
+    from heatmark.data.split import holdout_split
+
+    samples = load_dataset(data)
+    if holdout:
+        subset = "helen/trainset" if any(s.subset == "helen/trainset" for s in samples) else None
+        samples = holdout_split(samples, 0.1, seed=0, subset=subset)[1]
+    return samples
+
+
+def _named(value: str, option: str) -> tuple[str, str]:
+    name, sep, target = value.partition("=")
+    if not sep or not name or not target:
+        raise HeatmarkError(f"{option} {value!r}: expected NAME=PATH")
+    return name, target
+
+
+@robustness_app.command("run")
+@reports_errors
+def robustness_run(
+    data: DataOption,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model", help="NAME=CHECKPOINT or NAME=shipped (repeatable) [default: shipped]"
+        ),
+    ] = None,
+    pred: Annotated[
+        list[str] | None,
+        typer.Option("--pred", help="NAME=DIR: another tool's predictions, DIR/<protocol>/"),
+    ] = None,
+    protocols: Annotated[
+        str | None, typer.Option("--protocols", help="comma-separated [default: all]")
+    ] = None,
+    holdout: HoldoutOption = False,
+    out: Annotated[Path, typer.Option("--out", help="report folder")] = Path("reports/robustness"),
+    batch_size: Annotated[int, typer.Option("--batch-size", help="crops per forward pass")] = 16,
+) -> None:
+    """Score models under every protocol; writes report.md, metrics.json and plots."""
+    from heatmark.models.checkpoint import load_landmark_model
+    from heatmark.models.shipped import load_shipped_model
+    from heatmark.robustness.perturbations import PROTOCOLS
+    from heatmark.robustness.report import write_report
+    from heatmark.robustness.suite import ModelEntry, run_suite
+
+    names = list(PROTOCOLS) if protocols is None else [p.strip() for p in protocols.split(",")]
+    unknown = [name for name in names if name not in PROTOCOLS]
+    if unknown:
+        raise HeatmarkError(f"unknown protocol(s) {unknown}; choose from {', '.join(PROTOCOLS)}")
+    entries = []
+    for value in model or ([] if pred else ["shipped=shipped"]):
+        name, target = _named(value, "--model")
+        loaded = load_shipped_model() if target == "shipped" else load_landmark_model(target)
+        if loaded.terms:
+            console.print(f"[dim]{name}: {loaded.terms}[/]", highlight=False)
+        entries.append(ModelEntry(name, model=loaded))
+    for value in pred or []:
+        name, target = _named(value, "--pred")
+        entries.append(ModelEntry(name, predictions=Path(target)))
+    samples = _suite_samples(data, holdout)
+    result = run_suite(entries, samples, names, root=data, batch_size=batch_size)
+    path = write_report(result, out)
+    console.print(f"report written to {path}", highlight=False)
+
+
+@robustness_app.command("export")
+@reports_errors
+def robustness_export(
+    protocol: Annotated[str, typer.Option("--protocol", help="one protocol name")],
+    data: DataOption,
+    out: Annotated[Path, typer.Option("--out", help="folder for the perturbed dataset")],
+    holdout: HoldoutOption = False,
+) -> None:
+    """Write a protocol's perturbed images with their ground truth (a 300-W style tree), so any
+    tool can run on them and be scored by `heatmark eval` under the same perturbation."""
+    from heatmark.robustness.export import export_protocol
+    from heatmark.robustness.perturbations import PROTOCOLS
+
+    if protocol not in PROTOCOLS:
+        raise HeatmarkError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOLS)}")
+    written = export_protocol(_suite_samples(data, holdout), protocol, out, root=data)
+    console.print(f"{len(written)} files written to {out}", highlight=False)
+
+
 def main() -> None:
     app()
 

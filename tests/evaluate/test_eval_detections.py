@@ -58,9 +58,9 @@ def test_missed_faces_fail_everywhere_and_nme_is_over_matched(tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert metrics["images"] == 4 and metrics["detection_rate"] == pytest.approx(0.5)
-    assert metrics["nme"] == pytest.approx(0.04, abs=1e-6)  # (0.08 + 0) / 2 matched faces
+    assert metrics["nme"] == pytest.approx(0.04, abs=1e-5)  # (0.08 + 0) / 2 matched faces
     assert metrics["fr_images"] == pytest.approx(0.5)  # the two misses
-    assert metrics["auc_images"] == pytest.approx((0.2 + 1.0 + 0.0 + 0.0) / 4, abs=1e-5)
+    assert metrics["auc_images"] == pytest.approx((0.2 + 1.0 + 0.0 + 0.0) / 4, abs=1e-4)
     table = runner.invoke(
         app, ["eval", "--pred", str(tmp_path / "pred.json"), "--gt", str(tmp_path / "gt")]
     )

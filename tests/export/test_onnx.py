@@ -310,8 +310,9 @@ def test_graph_decoder_matches_codec(tmp_path):
         torch.testing.assert_close(points, expected_points, rtol=0, atol=1e-5)
         torch.testing.assert_close(scores, expected_scores, rtol=0, atol=0)
         got_points, got_scores = outputs[2 * index], outputs[2 * index + 1]
-        # the far-outside Gaussian and the logit maps stretch the border-pull Newton (7e-4 px)
-        np.testing.assert_allclose(got_points, expected_points.numpy(), rtol=0, atol=2e-3)
+        # the far-outside Gaussian and the logit maps stretch the border-pull Newton (measured
+        # 4.7e-4 px; 10x margin for other CPUs)
+        np.testing.assert_allclose(got_points, expected_points.numpy(), rtol=0, atol=5e-3)
         np.testing.assert_array_equal(got_scores, expected_scores.numpy())
         if decoding is Decoding.GET_MAX:  # exact: same argmax, same quarter step
             np.testing.assert_array_equal(got_points, expected_points.numpy())

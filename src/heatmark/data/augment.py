@@ -13,6 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from heatmark.data.geometry import horizontal_flip_matrix, similarity_about
+from heatmark.robustness.perturbations import add_noise, fill_region, gaussian_blur
 
 REFERENCE_INPUT_SIZE = 256
 
@@ -60,7 +61,9 @@ def random_photometric(
 ) -> np.ndarray:
     """Blur, noise, occlusion and brightness/contrast on an RGB uint8 crop (a new array).
 
-    Uses OpenCV's saturating uint8 arithmetic throughout: no float copies of the image.
+    Uses OpenCV's saturating uint8 arithmetic throughout: no float copies of the image. The
+    blur, occlusion and noise primitives are those of the robustness protocols
+    (``heatmark.robustness.perturbations``), driven by this ``rng``.
     """
     out = image.copy()
     size = image.shape[0]
@@ -70,22 +73,16 @@ def random_photometric(
         out = cv2.transform(out, np.hstack([np.diag(gain), np.full((3, 1), bias)]))
     if rng.random() < config.blur_probability:
         sigma = rng.uniform(0.3, config.blur_sigma_max) * size / REFERENCE_INPUT_SIZE
-        out = cv2.GaussianBlur(out, (0, 0), sigmaX=max(sigma, 0.1))
+        out = gaussian_blur(out, sigma)
     if rng.random() < config.occlusion_probability:
         max_side = config.occlusion_max_fraction * size
         w, h = rng.uniform(0.1 * max_side, max_side, size=2).astype(int) + 1
         x0 = int(rng.integers(0, max(size - w, 1)))
         y0 = int(rng.integers(0, max(size - h, 1)))
-        block = out[y0 : y0 + h, x0 : x0 + w]
-        texture = np.empty(block.shape, np.int16)
-        cv2.setRNGSeed(int(rng.integers(2**31)))  # OpenCV's RNG, seeded from ours
-        cv2.randn(texture, 0, 20)
+        mask = np.zeros(out.shape[:2], bool)
+        mask[y0 : y0 + h, x0 : x0 + w] = True
         colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
-        block[:] = colour
-        out[y0 : y0 + h, x0 : x0 + w] = cv2.add(block, texture, dtype=cv2.CV_8U)
+        out = fill_region(out, mask, colour, rng, texture_std=20.0)
     if rng.random() < config.noise_probability:
-        noise = np.empty(out.shape, np.int16)
-        cv2.setRNGSeed(int(rng.integers(2**31)))
-        cv2.randn(noise, 0, float(rng.uniform(0, config.noise_std_max)))
-        out = cv2.add(out, noise, dtype=cv2.CV_8U)
+        out = add_noise(out, rng, float(rng.uniform(0, config.noise_std_max)))
     return out
