@@ -66,7 +66,22 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable
 PlotOption = Annotated[Path | None, typer.Option("--plot", help="write the CED curve to a PNG")]
 
 
-def _report(scored, as_json: bool, plot: Path | None, name: str) -> None:
+class CedKind(str, Enum):
+    IMAGES = "images"
+    LANDMARKS = "landmarks"
+
+
+CedOption = Annotated[
+    CedKind,
+    typer.Option(
+        "--ced", help="--plot the CED of image NMEs or of landmark errors (landmark-wise)"
+    ),
+]
+
+
+def _report(
+    scored, as_json: bool, plot: Path | None, name: str, ced: CedKind = CedKind.IMAGES
+) -> None:
     """Print an evaluation (table or JSON on stdout, notes on stderr) and plot its CED."""
     from heatmark.evaluate.prediction_file import check_output_file
     from heatmark.evaluate.report import evaluation_table, plot_ced
@@ -81,10 +96,19 @@ def _report(scored, as_json: bool, plot: Path | None, name: str) -> None:
         Console().print(evaluation_table(evaluation, title=name))
     if plot is not None:
         check_output_file(plot, plot.suffix.lower() if plot.suffix else ".png")
-        curves = {"all": evaluation.nme_images}
-        curves.update({n: sub.nme_images for n, sub in evaluation.subsets.items()})
+        errors = (lambda e: e.errors) if ced is CedKind.LANDMARKS else (lambda e: e.nme_images)
+        curves = {"all": errors(evaluation)}
+        curves.update({n: errors(sub) for n, sub in evaluation.subsets.items()})
         limit = evaluation.threshold if evaluation.in_pixels else max(evaluation.threshold, 0.1)
-        plot_ced(curves, plot, max_error=limit, title=name, in_pixels=evaluation.in_pixels)
+        plot_ced(
+            curves,
+            plot,
+            max_error=limit,
+            title=name,
+            xlabel="landmark error" if ced is CedKind.LANDMARKS else "NME",
+            in_pixels=evaluation.in_pixels,
+            ylabel="fraction of landmarks" if ced is CedKind.LANDMARKS else "fraction of images",
+        )
 
 
 @app.command()
@@ -151,6 +175,7 @@ def eval_command(
     threshold: ThresholdOption = None,
     as_json: JsonOption = False,
     plot: PlotOption = None,
+    ced: CedOption = CedKind.IMAGES,
     visible_only: Annotated[
         bool, typer.Option("--visible-only", help="skip points annotated as occluded")
     ] = False,
@@ -215,7 +240,7 @@ def eval_command(
             flip,
         )
         name = f"{Path(checkpoint).name} on {gt.name}"
-    _report(scored, as_json, plot, name)
+    _report(scored, as_json, plot, name, ced)
 
 
 app.command("eval")(reports_errors(eval_command))

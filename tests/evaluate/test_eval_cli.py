@@ -257,3 +257,21 @@ def test_eval_output_paths_that_cannot_be_written_are_named(tmp_path: Path) -> N
     assert "file" in result.output and "Traceback" not in result.output
     with pytest.raises(Exception, match="is a folder"):
         write_prediction_json(tmp_path, samples, _offset_predictions(truths))
+
+
+def test_eval_plots_a_landmark_wise_ced(tmp_path: Path, monkeypatch) -> None:
+    import heatmark.evaluate.report as report
+
+    truths = _dataset(tmp_path / "gt", count=2)
+    samples = load_dataset(tmp_path / "gt")
+    write_prediction_json(tmp_path / "pred.json", samples, _offset_predictions(truths))
+    seen = {}
+    original = report.plot_ced
+    monkeypatch.setattr(
+        report, "plot_ced", lambda curves, *a, **k: seen.update(curves) or original(curves, *a, **k)
+    )
+    args = ["eval", "--pred", str(tmp_path / "pred.json"), "--gt", str(tmp_path / "gt")]
+    result = runner.invoke(app, [*args, "--plot", str(tmp_path / "l.png"), "--ced", "landmarks"])
+    assert result.exit_code == 0, result.output
+    assert seen["all"].shape == (2, 68)  # every landmark error, not one NME per image
+    assert cv2.imread(str(tmp_path / "l.png")) is not None

@@ -80,6 +80,7 @@ def plot_ced(
     title: str = "Cumulative error distribution",
     xlabel: str = "NME",
     in_pixels: bool = False,
+    ylabel: str = "fraction of images",
 ) -> None:
     """Write CED curves (one per name, from arrays of errors) to an image file.
 
@@ -98,7 +99,7 @@ def plot_ced(
     axis.set_xlim(0, scale * max_error)
     axis.set_ylim(0, 1)
     axis.set_xlabel(f"{xlabel} ({unit})")
-    axis.set_ylabel("fraction of images")
+    axis.set_ylabel(ylabel)
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend(loc="lower right")
