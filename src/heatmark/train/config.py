@@ -37,6 +37,19 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class LabelNoiseConfig(Section):
+    """Synthetic annotation noise on the training samples (AWing supplementary, Table 11).
+
+    A seeded ``fraction`` (P) of all training points, chosen uniformly over samples x points, is
+    moved by ``shift`` (S) times its face's inter-ocular distance in a uniformly random
+    direction. The paper's settings 10/10, 20/20 and 30/30 are ``fraction: 0.1, shift: 0.1``
+    and so on. Applied after the hold-out split, never to validation; 0 (the default) is off.
+    """
+
+    fraction: float = Field(0.0, ge=0, le=1, description="P: fraction of training points moved")
+    shift: float = Field(0.0, ge=0, le=1, description="S: the move, times the inter-ocular dist.")
+
+
 class DataConfig(Section):
     """Where samples come from and how they are cropped."""
 
@@ -56,6 +69,7 @@ class DataConfig(Section):
     enlarge: float = Field(1.25, gt=0.5, le=4)
     use_dataset_box: bool = False
     workers: int = Field(2, ge=0)
+    label_noise: LabelNoiseConfig = LabelNoiseConfig()
 
     @field_validator("train", "val")
     @classmethod
