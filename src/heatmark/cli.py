@@ -262,8 +262,11 @@ def demo(
         bool, typer.Option("--train/--no-train", help="also run the training demo")
     ] = True,
 ) -> None:
-    """The shipped model on a real photo and a clip (nothing downloaded), then a small model
-    trained for a few minutes on CPU with its report (metrics, CED, grid)."""
+    """The shipped model on a real photo and clip, then a small model trained on CPU.
+
+    Nothing is downloaded: the photo is matplotlib's public-domain sample portrait. The
+    training part writes a report (metrics, CED, grid of predictions).
+    """
     from heatmark.predict.showcase import run_showcase
 
     run_showcase(out / "predict", console)
