@@ -275,3 +275,27 @@ def test_eval_plots_a_landmark_wise_ced(tmp_path: Path, monkeypatch) -> None:
     assert result.exit_code == 0, result.output
     assert seen["all"].shape == (2, 68)  # every landmark error, not one NME per image
     assert cv2.imread(str(tmp_path / "l.png")) is not None
+
+
+def test_split_hold_out_comes_from_the_sidecar_as_training_made_it(tmp_path: Path) -> None:
+    """``eval --split`` re-creates a run's hold-out from the sidecar's plain JSON, the same
+    samples ``train.data.validation_split`` holds out; a sidecar without the settings is a
+    clear error."""
+    from heatmark.data.split import run_holdout
+    from heatmark.evaluate.scoring import holdout_settings
+    from heatmark.models.shipped import SHIPPED_STEM
+    from heatmark.train.data import validation_split
+    from heatmark.train.restore import load_trained
+
+    _dataset(tmp_path / "gt", count=12)
+    samples = load_dataset(tmp_path / "gt")
+    from_sidecar = run_holdout(samples, *holdout_settings(SHIPPED_STEM))
+    from_training = validation_split(samples, load_trained(SHIPPED_STEM).config)
+    assert [s.source for s in from_sidecar[1]] == [s.source for s in from_training[1]]
+    assert len(from_sidecar[1]) == 1  # 10% of 12 faces of helen/trainset
+    stem = tmp_path / "bare"
+    meta = json.loads(SHIPPED_STEM.with_suffix(".json").read_text())
+    del meta["config"]["data"]["val_fraction"]
+    stem.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(Exception, match="cannot re-create the hold-out"):
+        holdout_settings(stem)

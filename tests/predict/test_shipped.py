@@ -46,18 +46,3 @@ def test_shipped_model_on_held_out_real_faces() -> None:
         errors.append(np.linalg.norm(best.points - sample.points, axis=1).mean() / inter_ocular)
     assert len(errors) >= 0.8 * len(val)  # HOG finds 95% of the 87 hold-out faces
     assert np.median(errors) < 0.06  # mean 3.63% over the 87 (benchmarks/detector_boxes.py)
-
-
-def test_inference_never_imports_the_training_package() -> None:
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, numpy as np, heatmark\n"
-        "p = heatmark.Predictor(detector='none')\n"
-        "p.predict(np.zeros((64, 64, 3), np.uint8))\n"
-        "from heatmark.models.checkpoint import load_landmark_model\n"
-        "print(sorted(m for m in sys.modules if m.startswith('heatmark.train')))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"

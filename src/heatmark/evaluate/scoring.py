@@ -18,7 +18,8 @@ import numpy as np
 
 from heatmark.codec import Decoding
 from heatmark.data.sample import Sample
-from heatmark.errors import HeatmarkError
+from heatmark.data.split import run_holdout
+from heatmark.errors import DataError, HeatmarkError
 from heatmark.evaluate.cross_scheme import to_ground_truth_scheme
 from heatmark.evaluate.evaluation import Evaluation, evaluate_samples
 from heatmark.evaluate.metrics import Normaliser
@@ -131,6 +132,35 @@ def score_predictions(
     )
 
 
+def holdout_settings(checkpoint: Path) -> tuple[float, int, str | None]:
+    """``(data.val_fraction, seed, data.val_subset)`` of the run that saved ``checkpoint``,
+    read from its sidecar (plain JSON: no training code is needed to re-create the hold-out)."""
+    from heatmark.models.checkpoint import checkpoint_stem, meta_path, read_metadata
+
+    stem = checkpoint_stem(checkpoint)
+    config = read_metadata(stem).get("config")
+    data = config.get("data") if isinstance(config, dict) else None
+    if not isinstance(data, dict):
+        raise DataError(
+            meta_path(stem), "no training config: --split cannot re-create the hold-out"
+        )
+    fraction, seed, subset = data.get("val_fraction"), config.get("seed"), data.get("val_subset")
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, int | float)
+        or not 0 < fraction < 1
+        or isinstance(seed, bool)
+        or not isinstance(seed, int)
+        or not (subset is None or isinstance(subset, str))
+    ):
+        raise DataError(
+            meta_path(stem),
+            "config.data.val_fraction / seed / data.val_subset are missing or invalid: "
+            "--split cannot re-create the hold-out",
+        )
+    return float(fraction), seed, subset
+
+
 def score_checkpoint(
     checkpoint: Path,
     data: Path,
@@ -163,11 +193,8 @@ def score_checkpoint(
     if decoding is not None and decoding is not model.description.decoding:
         model = LandmarkModel(model.network, replace(model.description, decoding=decoding))
     samples = load_dataset(data)
-    if split is not Split.ALL:  # the run's hold-out: re-created from its training config
-        from heatmark.train.data import validation_split
-        from heatmark.train.restore import load_trained
-
-        train_part, val_part = validation_split(samples, load_trained(checkpoint).config)
+    if split is not Split.ALL:  # the run's hold-out, re-created from its sidecar
+        train_part, val_part = run_holdout(samples, *holdout_settings(checkpoint))
         samples = val_part if split is Split.VAL else train_part
     d = model.description
     dataset = LandmarkDataset(samples, d.input_size, None, d.enlarge)

@@ -2,7 +2,7 @@
 function that builds a network from them.
 
 They live with the models, not with training, so that loading a checkpoint for inference
-(``heatmark.models.checkpoint``) never imports ``heatmark.train``. The architecture is a tagged
+(``heatmark.models.checkpoint``) never needs the training package. The architecture is a tagged
 union: ``architecture`` selects the class, whose fields are that network's parameters.
 """
 

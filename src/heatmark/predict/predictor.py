@@ -13,7 +13,7 @@ decode (the model decodes itself), map the points back to the image, and re-crop
 predicted points ``refine`` times (the training crops came from landmark boxes, so a crop from
 the model's own points matches them better than any detector box).
 
-Nothing here imports ``heatmark.train``: the model and its description come from
+The training package is never imported: the model and its description come from
 ``heatmark.models.checkpoint``.
 """
 

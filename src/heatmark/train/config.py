@@ -24,12 +24,12 @@ from pydantic import (
 
 from heatmark.codec import Decoding
 from heatmark.data.augment import AugmentConfig
+from heatmark.data.split import AUTO_SUBSET
 from heatmark.errors import ConfigError
 from heatmark.evaluate.metrics import Normaliser
 from heatmark.models.config import HourglassConfig, ModelConfig, tag_reader
 from heatmark.models.landmark_model import ModelDescription, description_from_training_config
 
-AUTO_SUBSET = "auto"
 """``data.val_subset`` default: helen/trainset when the dataset has it, else the whole dataset."""
 
 

@@ -11,14 +11,11 @@ import numpy as np
 
 from heatmark.data.readers.auto import load_dataset
 from heatmark.data.sample import Sample
-from heatmark.data.split import holdout_split
+from heatmark.data.split import run_holdout
 from heatmark.data.synthetic import synthetic_faces
-from heatmark.errors import ConfigError
-from heatmark.train.config import AUTO_SUBSET, Config
+from heatmark.train.config import Config
 
 SYNTHETIC = "synthetic"
-AUTO_SUBSET_CHOICE = "helen/trainset"
-"""What ``data.val_subset: auto`` holds out from when the dataset has it (300-W)."""
 
 
 def training_samples(config: Config) -> tuple[list[Sample], list[Sample]]:
@@ -99,24 +96,10 @@ def add_label_noise(
 
 
 def validation_split(samples: list[Sample], config: Config) -> tuple[list[Sample], list[Sample]]:
-    """The seeded (train, validation) hold-out a run with ``config`` uses on ``samples``.
-
-    ``data.val_subset``: ``auto`` is helen/trainset when present, else all samples; ``None`` is
-    all samples; a named subset the samples lack is a ``ConfigError`` (a typo would otherwise
-    silently hold out from everything).
-    """
-    subset = config.data.val_subset
-    present = {s.subset for s in samples}
-    if subset == AUTO_SUBSET:
-        subset = AUTO_SUBSET_CHOICE if AUTO_SUBSET_CHOICE in present else None
-    elif subset is not None and subset not in present:
-        names = sorted(present)
-        listed = ", ".join(repr(n) for n in names[:12]) + (", ..." if len(names) > 12 else "")
-        raise ConfigError(
-            f"data.val_subset: no sample of subset {subset!r} in the dataset; its subsets are "
-            f"{listed} (or use auto, or null for the whole dataset)"
-        )
-    return holdout_split(samples, config.data.val_fraction, seed=config.seed, subset=subset)
+    """The seeded (train, validation) hold-out a run with ``config`` uses on ``samples``
+    (``heatmark.data.split.run_holdout``)."""
+    data = config.data
+    return run_holdout(samples, data.val_fraction, config.seed, data.val_subset)
 
 
 def uses_300w(samples: list[Sample]) -> bool:
