@@ -225,6 +225,8 @@ def test_signal_stops_after_the_step_with_last_intact(
 ) -> None:
     config = tiny_config(tmp_path, schedule={"epochs": 3}, train={"val_every": 10})
     trainer = Trainer(config, tiny_faces)
+    # what the process had before (SIG_IGN, not Python's default, when started in the background)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     _signal_at(trainer, 6, [number])  # 4 steps an epoch: the 2nd step of epoch 1
     with pytest.raises(TrainingInterrupted) as caught:
         trainer.fit()
@@ -235,7 +237,7 @@ def test_signal_stops_after_the_step_with_last_intact(
     assert "holds epoch 0" in message and f"--resume {run}" in message
     assert trainer.global_step == 6  # the step in progress was finished
     assert read_metadata(run / "last")["epoch"] == 0
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert {sig: signal.getsignal(sig) for sig in before} == before  # restored
 
 
 def test_second_sigint_aborts_at_once(tmp_path: Path, tiny_faces) -> None:
