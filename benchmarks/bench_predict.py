@@ -45,7 +45,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import importlib.metadata
-import importlib.util
 import platform
 import tempfile
 import time
@@ -57,6 +56,7 @@ import cv2
 import numpy as np
 import torch
 
+from heatmark.baselines import dlib_model_path
 from heatmark.data.geometry import box_crop_matrix, warp_image
 from heatmark.data.readers.pts import read_pts
 from heatmark.data.sample import read_image
@@ -105,20 +105,6 @@ def ratio(value: float, baseline: float | None) -> str:
 
 
 # ---------------------------------------------------------------- dlib baseline
-
-
-def dlib_model_path() -> Path | None:
-    """``shape_predictor_68_face_landmarks.dat`` of an installed ``face-recognition-models``,
-    found without importing the package (its ``__init__`` needs ``pkg_resources``)."""
-    try:
-        spec = importlib.util.find_spec("face_recognition_models")
-    except (ImportError, ValueError):
-        return None
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / "models" / "shape_predictor_68_face_landmarks.dat"
-        if path.is_file():
-            return path
-    return None
 
 
 class DlibLandmarks:

@@ -461,7 +461,9 @@ def robustness_run(
     model: Annotated[
         list[str] | None,
         typer.Option(
-            "--model", help="NAME=CHECKPOINT or NAME=shipped (repeatable) [default: shipped]"
+            "--model",
+            help="NAME=CHECKPOINT, NAME=shipped, or NAME=dlib (dlib's 68-point predictor, "
+            "the 'baselines' extra); repeatable [default: shipped]",
         ),
     ] = None,
     pred: Annotated[
@@ -472,12 +474,30 @@ def robustness_run(
         str | None, typer.Option("--protocols", help="comma-separated [default: all]")
     ] = None,
     holdout: HoldoutOption = False,
+    box: Annotated[
+        str,
+        typer.Option(
+            "--box",
+            help="crop boxes: gt (tight box of the ground-truth points the model's scheme "
+            "shares), dataset (the dataset's own box) or detector (dlib HOG, calibrated)",
+        ),
+    ] = "gt",
+    cross: Annotated[
+        str | None,
+        typer.Option(
+            "--cross",
+            help="name the run as a cross-dataset protocol and check the schemes: "
+            "300w->300vw, 300w->wflw, wflw->300vw or cofw->aflw",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="report folder")] = Path("reports/robustness"),
     batch_size: Annotated[int, typer.Option("--batch-size", help="crops per forward pass")] = 16,
 ) -> None:
     """Score models under every protocol; writes report.md, metrics.json and plots."""
     from heatmark.models.checkpoint import load_landmark_model
     from heatmark.models.shipped import load_shipped_model
+    from heatmark.robustness.boxes import BoxProtocol
+    from heatmark.robustness.cross_dataset import check_cross_dataset, cross_dataset
     from heatmark.robustness.perturbations import PROTOCOLS
     from heatmark.robustness.report import write_report
     from heatmark.robustness.suite import ModelEntry, run_suite
@@ -486,9 +506,18 @@ def robustness_run(
     unknown = [name for name in names if name not in PROTOCOLS]
     if unknown:
         raise HeatmarkError(f"unknown protocol(s) {unknown}; choose from {', '.join(PROTOCOLS)}")
+    boxes = [b.value for b in BoxProtocol]
+    if box not in boxes:
+        raise HeatmarkError(f"unknown box protocol {box!r}; choose from {', '.join(boxes)}")
+    protocol = None if cross is None else cross_dataset(cross)
     entries = []
     for value in model or ([] if pred else ["shipped=shipped"]):
         name, target = _named(value, "--model")
+        if target == "dlib":
+            from heatmark.baselines import DlibLandmarker
+
+            entries.append(ModelEntry(name, landmarker=DlibLandmarker()))
+            continue
         loaded = load_shipped_model() if target == "shipped" else load_landmark_model(target)
         if loaded.terms:
             console.print(f"[dim]{name}: {loaded.terms}[/]", highlight=False)
@@ -497,7 +526,22 @@ def robustness_run(
         name, target = _named(value, "--pred")
         entries.append(ModelEntry(name, predictions=Path(target)))
     samples = _suite_samples(data, holdout)
-    result = run_suite(entries, samples, names, root=data, batch_size=batch_size)
+    if protocol is not None:
+        schemes = {e.name: e.scheme(samples[0].scheme) for e in entries if e.predictions is None}
+        check_cross_dataset(protocol, samples[0].scheme, schemes)
+        console.print(protocol.describe(), highlight=False)
+    try:
+        result = run_suite(
+            entries,
+            samples,
+            names,
+            root=data,
+            batch_size=batch_size,
+            box=BoxProtocol(box),
+            cross_dataset=None if protocol is None else protocol.describe(),
+        )
+    except ValueError as error:
+        raise HeatmarkError(str(error)) from None
     path = write_report(result, out)
     console.print(f"report written to {path}", highlight=False)
 

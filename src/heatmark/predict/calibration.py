@@ -62,6 +62,16 @@ class BoxCalibration:
         half_w, half_h = self.scale_x * width / 2, self.scale_y * height / 2
         return np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
 
+    def invert(self, boxes: np.ndarray) -> np.ndarray:
+        """(N, 4) detector boxes whose ``apply`` gives the (N, 4) or (4,) landmark ``boxes``:
+        the box a detector would have drawn around a face with that landmark box."""
+        array = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        x0, y0, x1, y1 = array.T
+        width, height = (x1 - x0) / self.scale_x, (y1 - y0) / self.scale_y
+        cx = (x0 + x1) / 2 - self.offset_x * width
+        cy = (y0 + y1) / 2 - self.offset_y * height
+        return np.stack([cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2], axis=1)
+
     def to_dict(self) -> dict[str, float]:
         return {name: float(value) for name, value in asdict(self).items()}
 

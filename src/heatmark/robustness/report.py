@@ -26,13 +26,19 @@ import numpy as np
 from heatmark.evaluate.metrics import ced
 from heatmark.evaluate.visualize import draw_landmarks
 from heatmark.robustness.suite import (
-    BOX_DESCRIPTION,
     FR_L_THRESHOLDS,
     SuiteResult,
 )
 
 CED_MAX = 0.2
-"""The CED plots span landmark errors 0 .. 0.2 of the inter-ocular distance."""
+"""The CED plots span landmark errors 0 .. 0.2 of the normalising distance."""
+NORMALISER_WORDS = {
+    "inter-ocular": "inter-ocular distance (outer eye corners)",
+    "inter-pupil": "inter-pupil distance (eye centres)",
+    "box": "face box size (square root of its area)",
+    "box-diagonal": "face box diagonal",
+    "torso": "torso size",
+}
 TILE = 224
 COLUMNS = (
     ("model", "decoding", "images", "NME %", "FR_I@0.1 %")
@@ -55,10 +61,13 @@ def protocol_table(result: SuiteResult, protocol: str) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|---" * len(COLUMNS) + "|"]
     for model in result.models:
         c = result.cell(model, protocol)
+        images = str(c.errors.shape[0])
+        if c.detection_rate is not None:
+            images += f" ({100 * c.detection_rate:.0f}% detected)"
         row = [
             model,
             c.decoding,
-            str(c.errors.shape[0]),
+            images,
             _pct(c.nme),
             _pct(c.fr_images),
             *(_pct(c.fr_landmarks[t]) for t in FR_L_THRESHOLDS),
@@ -83,20 +92,26 @@ def overview_table(result: SuiteResult) -> str:
 
 def report_markdown(result: SuiteResult) -> str:
     n = len(result.samples)
+    normaliser = NORMALISER_WORDS.get(result.normaliser, result.normaliser)
     parts = [
         "# heatmark robustness report",
         "",
         f"- samples: {n} ({result.scheme})",
-        f"- box protocol: {BOX_DESCRIPTION}",
-        f"- errors normalised by the {result.normaliser} distance (outer eye corners); "
+        *([f"- cross-dataset protocol: {result.cross_dataset}"] if result.cross_dataset else []),
+        f"- box protocol: {result.box_description}",
+        f"- errors normalised by the {normaliser}; "
         "NME, FR and CED in percent of it; AUC@0.1 of the image NMEs",
         f"- run time: {result.seconds:.1f} s",
         "",
         "## Models",
         "",
-        "| model | decoding | source |",
-        "|---|---|---|",
-        *(f"| {m} | {result.decodings[m]} | {result.sources[m]} |" for m in result.models),
+        "| model | scheme | landmarks scored | decoding | source |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {m} | {result.model_schemes.get(m, result.scheme)} | {_scored(result, m)} | "
+            f"{result.decodings[m]} | {result.sources[m]} |"
+            for m in result.models
+        ),
         "",
         "## Overview: NME % (FR_L@0.1 %)",
         "",
@@ -134,6 +149,15 @@ def report_markdown(result: SuiteResult) -> str:
     return "\n".join(parts)
 
 
+def _scored(result: SuiteResult, model: str) -> str:
+    """How many of the data's landmarks the model is scored on."""
+    total = result.samples[0].scheme.num_points
+    cells = [c for (m, _), c in result.cells.items() if m == model]
+    if not cells or cells[0].scored is None:
+        return f"all {total}"
+    return f"{int(cells[0].scored.sum())} of {total} (common points)"
+
+
 def _pyplot() -> Any:
     import matplotlib
 
@@ -153,7 +177,7 @@ def plot_landmark_ced(result: SuiteResult, protocol: str, path: Path) -> None:
         axis.plot(100 * thresholds, fractions, label=f"{model} ({c.decoding})")
     axis.set_xlim(0, 100 * CED_MAX)
     axis.set_ylim(0, 1)
-    axis.set_xlabel("landmark error (% of inter-ocular distance)")
+    axis.set_xlabel(f"landmark error (% of {result.normaliser} distance)")
     axis.set_ylabel("fraction of landmarks")
     axis.set_title(f"Landmark-wise CED: {protocol}")
     axis.grid(alpha=0.3)
@@ -166,10 +190,11 @@ def plot_landmark_ced(result: SuiteResult, protocol: str, path: Path) -> None:
 
 def mean_face(result: SuiteResult) -> np.ndarray:
     """(K, 2) mean ground-truth shape: each face centred on its points' mean and scaled to
-    unit inter-ocular distance (so faces of any size and place average)."""
+    unit box size (square root of its points' box area), so faces of any size and place average
+    whatever landmarks the markup has."""
     gt = np.stack([s.points for s in result.samples])
-    scheme = result.samples[0].scheme
-    scale = scheme.inter_ocular(gt)
+    extent = gt.max(axis=1) - gt.min(axis=1)
+    scale = np.sqrt(np.maximum(extent[:, 0] * extent[:, 1], 1e-12))
     centred = (gt - gt.mean(axis=1, keepdims=True)) / scale[:, None, None]
     return centred.mean(axis=0)
 
@@ -257,8 +282,11 @@ def example_grid(result: SuiteResult, protocol: str) -> np.ndarray | None:
         for model in result.models:
             cell = result.cell(model, protocol)
             pred = cell.points[position[index]]
+            if cell.scored is not None:
+                pred = pred[cell.scored]  # only the points with a twin in the model's scheme
             nme = cell.nme_images[position[index]]
-            tiles.append(_face_tile(image, gt, pred, f"{model} {100 * nme:.1f}%"))
+            label = f"{model} {100 * nme:.1f}%" if np.isfinite(nme) else f"{model} missed"
+            tiles.append(_face_tile(image, gt, pred, label))
         rows.append(np.hstack(tiles))
     return np.vstack(rows)
 
