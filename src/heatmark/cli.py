@@ -426,7 +426,16 @@ robustness_app = typer.Typer(
 )
 app.add_typer(robustness_app, name="robustness")
 
-DataOption = Annotated[Path, typer.Option("--data", help="dataset (any supported format)")]
+DataOption = Annotated[
+    Path,
+    typer.Option(
+        "--data",
+        help="dataset (any supported format), or synthetic[:N] for N rendered faces "
+        "(a cross-domain set, seed 7; default 200)",
+    ),
+]
+SYNTHETIC_SEED = 7
+"""Seed of ``--data synthetic``: not the seeds training on synthetic faces uses (0 and 1)."""
 HoldoutOption = Annotated[
     bool,
     typer.Option(
@@ -440,6 +449,13 @@ def _suite_samples(data: Path, holdout: bool) -> list:
     from heatmark.data.readers.auto import load_dataset
     from heatmark.data.split import holdout_split
 
+    name, _, count = str(data).partition(":")
+    if name == "synthetic":
+        from heatmark.data.synthetic import synthetic_faces
+
+        if count and not (count.isdigit() and int(count) > 0):
+            raise HeatmarkError(f"--data {data}: expected synthetic or synthetic:N, N > 0")
+        return synthetic_faces(int(count or 200), seed=SYNTHETIC_SEED, size=256)
     samples = load_dataset(data)
     if holdout:
         subset = "helen/trainset" if any(s.subset == "helen/trainset" for s in samples) else None

@@ -266,3 +266,14 @@ def test_cli_cross_dataset_run_and_errors(tmp_path):
     assert wrong.exit_code != 0 and "cofw->aflw scores on aflw-19 data" in wrong.output
     bad_box = runner.invoke(app, ["robustness", "run", "--data", str(folder), "--box", "tight"])
     assert bad_box.exit_code != 0 and "unknown box protocol 'tight'" in bad_box.output
+
+
+def test_cli_runs_on_synthetic_faces_as_a_cross_domain_set(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "synthetic"
+    args = ["robustness", "run", "--data", "synthetic:3", "--protocols", "clean", "--out"]
+    result = runner.invoke(app, [*args, str(out)])
+    assert result.exit_code == 0, result.output
+    assert "samples: 3 (300w-68)" in (out / "report.md").read_text()
+    bad = runner.invoke(app, ["robustness", "run", "--data", "synthetic:0", "--out", str(out)])
+    assert bad.exit_code != 0 and "expected synthetic or synthetic:N" in bad.output

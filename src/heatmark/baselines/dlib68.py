@@ -45,7 +45,7 @@ class DlibLandmarker:
     """
 
     scheme: Scheme = FACE_68
-    label = "dlib shape_predictor (regression trees)"
+    label = "regression trees (dlib)"
 
     def __init__(
         self, path: Path | None = None, box_calibration: BoxCalibration | None = None
