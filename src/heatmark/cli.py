@@ -53,7 +53,14 @@ def _print_error(message: str) -> None:
     console.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
 
 
-NormOption = Annotated[Normaliser, typer.Option("--norm", help="normalising distance of the NME")]
+NormOption = Annotated[
+    Normaliser | None,
+    typer.Option(
+        "--norm",
+        help="normalising distance of the NME [default: the scheme's: torso for bodies (LSP, "
+        "which also get PCK@0.2), inter-ocular for faces, box without eyes (AFLW)]",
+    ),
+]
 ThresholdOption = Annotated[
     float | None,
     typer.Option(
@@ -84,7 +91,7 @@ def _report(
 ) -> None:
     """Print an evaluation (table or JSON on stdout, notes on stderr) and plot its CED."""
     from heatmark.evaluate.prediction_file import check_output_file
-    from heatmark.evaluate.report import evaluation_table, plot_ced
+    from heatmark.evaluate.report import evaluation_table, pck_table, plot_ced
 
     evaluation = scored.evaluation
     for note in scored.notes:
@@ -94,6 +101,8 @@ def _report(
         print(json.dumps(evaluation.to_dict(), indent=2, allow_nan=False))
     else:
         Console().print(evaluation_table(evaluation, title=name))
+        if evaluation.has_pck:  # body schemes: the per-part PCK@0.2 table
+            Console().print(pck_table(evaluation, title=f"{name}: PCK"))
     if plot is not None:
         check_output_file(plot, plot.suffix.lower() if plot.suffix else ".png")
         errors = (lambda e: e.errors) if ced is CedKind.LANDMARKS else (lambda e: e.nme_images)
@@ -171,7 +180,7 @@ def eval_command(
         Path | None,
         typer.Option("--pred", help="score a predictor's output: .pts folder or JSON file"),
     ] = None,
-    norm: NormOption = Normaliser.INTER_OCULAR,
+    norm: NormOption = None,
     threshold: ThresholdOption = None,
     as_json: JsonOption = False,
     plot: PlotOption = None,

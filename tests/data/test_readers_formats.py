@@ -491,10 +491,10 @@ def test_lsp_invisible_placeholders_pass_visible_outliers_do_not(tmp_path):
     assert caught.value.path == tmp_path / "joints.mat"
     assert "joints of im0002.jpg: point 6 of 14 (-61, -2)" in str(caught.value)
     joints[1, 5] = joints[1, 4]
-    joints[1, 3, :] = joints[1, 8, :] = (20.0, 20.0, 1)  # torso joints invisible: accepted
+    joints[1, 2, :] = joints[1, 9, :] = (20.0, 20.0, 1)  # torso joints invisible: accepted
     assert len(read(joints)) == 2
-    joints[1, 3, 2] = joints[1, 8, 2] = 0  # visible and coincident: zero torso size
-    with pytest.raises(DataError, match=r"im0002\.jpg: the torso size \(points 9 and 4\) is 0"):
+    joints[1, 2, 2] = joints[1, 9, 2] = 0  # visible and coincident: zero torso size
+    with pytest.raises(DataError, match=r"im0002\.jpg: the torso size \(points 10 and 3\) is 0"):
         read(joints)
 
 

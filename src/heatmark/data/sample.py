@@ -35,6 +35,13 @@ PLACEHOLDER_REACH = 10.0  # an invisible point may lie this many larger sides ou
 MIN_NORMALISER = 0.01  # pixels; a smaller normalising distance counts as zero
 
 
+def is_body_scheme(scheme: Scheme) -> bool:
+    """Body schemes are those with a torso pair (LSP). Their invisible joints may hold
+    placeholder coordinates, so those are left out of crops, losses and metrics; face schemes
+    annotate occluded points where they are (COFW) and keep them."""
+    return scheme.torso is not None
+
+
 @dataclass
 class Sample:
     """One annotated face (or body) in one image.
@@ -86,8 +93,14 @@ class Sample:
             self.visible = np.asarray(self.visible, dtype=bool).reshape(self.scheme.num_points)
 
     def landmark_box(self) -> np.ndarray:
-        """The tight box of the points, ``(x_min, y_min, x_max, y_max)``."""
-        return np.concatenate([self.points.min(axis=0), self.points.max(axis=0)])
+        """The tight box of the points, ``(x_min, y_min, x_max, y_max)``.
+
+        For body schemes (``is_body_scheme``) only the visible points count (when at least two
+        are): their invisible joints may hold placeholder coordinates far from the person."""
+        points = self.points
+        if self.visible is not None and is_body_scheme(self.scheme) and self.visible.sum() >= 2:
+            points = points[self.visible]
+        return np.concatenate([points.min(axis=0), points.max(axis=0)])
 
     def load_image(self) -> np.ndarray:
         """The image as RGB uint8 (H, W, 3). Raises ``DataError`` naming the file."""

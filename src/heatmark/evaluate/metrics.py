@@ -11,6 +11,14 @@ Conventions (as in the 300W / WFLW / COFW literature and the 2D Wasserstein pape
 - CED: the cumulative distribution of errors (image NMEs, or all landmark errors);
 - AUC@theta: the area under the CED from 0 to theta divided by theta. Computed exactly as the
   mean of max(0, 1 - e / theta), which is what the usual fine-grid trapezoid approximates.
+
+Body joints (LSP) are scored by PCK@0.2 (Percentage of Correct Keypoints): the fraction of
+visible joints whose error is at most 0.2 times the torso size (boundary included, ``<=``). The
+torso size is the distance between the scheme's torso pair (``Scheme.torso``, the one
+definition). The mean is pooled over every scored joint; a body part (``BODY_PARTS``: head =
+head top and neck, then shoulders, elbows, wrists, hips, knees, ankles) is the mean of its
+joints' PCKs, left and right averaged as papers report, and as the usual LSP evaluation code
+(Pishchulin's ``eval_pck``, ``bearpaw/eval_pose``) does.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from enum import Enum
 
 import numpy as np
 
+from heatmark.data.sample import is_body_scheme
 from heatmark.schemes import Scheme
 
 
@@ -29,8 +38,62 @@ class Normaliser(str, Enum):
     INTER_PUPIL = "inter-pupil"  # eye centres
     BOX = "box"  # sqrt(width * height) of the face box (AFLW uses the box size)
     BOX_DIAGONAL = "box-diagonal"  # diagonal of the face box
-    TORSO = "torso"  # body schemes (LSP): right shoulder to left hip
+    TORSO = "torso"  # body schemes (LSP): the scheme's torso pair (``Scheme.torso``)
     NONE = "none"  # raw pixels (normaliser 1)
+
+
+PCK_THRESHOLD = 0.2
+"""PCK threshold as a fraction of the torso size (PCK@0.2, the LSP literature's)."""
+
+BODY_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("head", ("head_top", "neck")),
+    ("shoulder", ("right_shoulder", "left_shoulder")),
+    ("elbow", ("right_elbow", "left_elbow")),
+    ("wrist", ("right_wrist", "left_wrist")),
+    ("hip", ("right_hip", "left_hip")),
+    ("knee", ("right_knee", "left_knee")),
+    ("ankle", ("right_ankle", "left_ankle")),
+)
+"""The per-part PCK table of body papers, by point name. LSP has no separate head centre: as
+in the standard LSP evaluation code, "head" pairs the head top with the neck."""
+
+
+def default_normaliser(scheme: Scheme) -> Normaliser:
+    """The normaliser a scheme is usually scored with: the torso for bodies, the inter-ocular
+    (outer eye corner) distance for faces that define the eyes, else the box size (AFLW)."""
+    if scheme.torso is not None:
+        return Normaliser.TORSO
+    if scheme.outer_eye_corners is not None:
+        return Normaliser.INTER_OCULAR
+    return Normaliser.BOX
+
+
+def check_normaliser(scheme: Scheme, normaliser: Normaliser) -> None:
+    """Raise ``ValueError`` when ``scheme`` lacks the points ``normaliser`` is measured on."""
+    missing = {
+        Normaliser.INTER_OCULAR: (scheme.outer_eye_corners, "outer eye corners"),
+        Normaliser.INTER_PUPIL: (scheme.eye_centres, "eye centres"),
+        Normaliser.TORSO: (scheme.torso, "torso pair"),
+    }.get(normaliser)
+    if missing is not None and missing[0] is None:
+        raise ValueError(
+            f"the {normaliser.value} normaliser is undefined for the {scheme.name} scheme "
+            f"(it has no {missing[1]}); use {default_normaliser(scheme).value}"
+        )
+
+
+def body_parts(scheme: Scheme) -> dict[str, tuple[int, ...]]:
+    """``BODY_PARTS`` as point indices of ``scheme``; empty for schemes that are not bodies.
+
+    Parts whose points the scheme does not name are left out."""
+    if not is_body_scheme(scheme):
+        return {}
+    index = {name: i for i, name in enumerate(scheme.point_names)}
+    return {
+        part: tuple(index[name] for name in names)
+        for part, names in BODY_PARTS
+        if all(name in index for name in names)
+    }
 
 
 def normalising_distance(
@@ -120,3 +183,36 @@ def auc(errors: np.ndarray, threshold: float) -> float:
     values = np.asarray(errors, dtype=np.float64)
     values = values[~np.isnan(values)]
     return float(np.mean(np.clip(1.0 - values / threshold, 0.0, None)))
+
+
+def pck_landmarks(errors: np.ndarray, threshold: float = PCK_THRESHOLD) -> np.ndarray:
+    """(N, K) normalised errors -> (K,) fraction of each landmark's valid (non-NaN) errors that
+    are ``<= threshold``; NaN for a landmark with no valid error."""
+    errors = np.asarray(errors, dtype=np.float64)
+    valid = ~np.isnan(errors)
+    counts = valid.sum(axis=0)
+    correct = np.where(valid, errors <= threshold, False).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, correct / np.maximum(counts, 1), np.nan)
+
+
+def pck(errors: np.ndarray, threshold: float = PCK_THRESHOLD) -> float:
+    """Fraction of all valid (non-NaN) errors that are ``<= threshold`` (pooled over joints);
+    NaN when there is none."""
+    values = np.asarray(errors, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    return float(np.mean(values <= threshold)) if values.size else float("nan")
+
+
+def pck_parts(
+    errors: np.ndarray, parts: dict[str, tuple[int, ...]], threshold: float = PCK_THRESHOLD
+) -> dict[str, float]:
+    """PCK of each body part: the mean of its joints' PCKs (``pck_landmarks``), joints with no
+    valid error ignored; NaN for a part with none."""
+    per_joint = pck_landmarks(errors, threshold)
+    result = {}
+    for part, indices in parts.items():
+        values = per_joint[list(indices)]
+        values = values[~np.isnan(values)]
+        result[part] = float(values.mean()) if values.size else float("nan")
+    return result

@@ -1,4 +1,5 @@
-"""Presenting an ``Evaluation``: a rich table, a markdown table, and CED plots (matplotlib)."""
+"""Presenting an ``Evaluation``: rich and markdown tables (plus the PCK table of body schemes),
+and CED plots (matplotlib)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,65 @@ def _caption(evaluation: Evaluation) -> str:
         count, predicted, truth = evaluation.scored_points
         if predicted != truth:
             caption += f"; {count} points shared by {predicted} and {truth}"
+    if evaluation.has_pck:
+        caption += "; invisible joints not scored"
+    if evaluation.left_out:
+        images = "image" if evaluation.left_out == 1 else "images"
+        caption += (
+            f"; {evaluation.left_out} {images} left out (no {evaluation.normaliser.value} "
+            "distance: a torso joint invisible or the torso size zero)"
+        )
     return caption
+
+
+def _pck_cell(value: float) -> str:
+    return f"{100 * value:.1f}" if np.isfinite(value) else "-"
+
+
+PART_TITLES = {
+    "head": "Head",
+    "shoulder": "Sho.",
+    "elbow": "Elb.",
+    "wrist": "Wri.",
+    "hip": "Hip",
+    "knee": "Knee",
+    "ankle": "Ank.",
+}
+"""Column titles of the PCK table, abbreviated as in the pose papers' tables."""
+
+
+def pck_columns(evaluation: Evaluation) -> tuple[str, ...]:
+    """Titles of the PCK table: the body parts, the pooled mean, the joints scored."""
+    return (*(PART_TITLES.get(p, p) for p in evaluation.parts), "Mean", "joints")
+
+
+def _pck_rows(evaluation: Evaluation) -> list[tuple[str, ...]]:
+    rows = []
+    for name, sub in [("all", evaluation), *evaluation.subsets.items()]:
+        cells = [_pck_cell(v) for v in sub.pck_parts.values()]
+        scored = int(np.sum(~np.isnan(sub.errors)))
+        rows.append((name, *cells, _pck_cell(sub.pck), str(scored)))
+    return rows
+
+
+def _pck_caption(evaluation: Evaluation) -> str:
+    torso = "-".join(evaluation.torso) if evaluation.torso else evaluation.normaliser.value
+    return (
+        f"PCK@{evaluation.pck_threshold:g} (%): visible joints within {evaluation.pck_threshold:g}"
+        f" x the {evaluation.normaliser.value} distance ({torso}); parts average left and right "
+        "(head: head top and neck), mean over all scored joints"
+    )
+
+
+def pck_table(evaluation: Evaluation, title: str = "PCK") -> Table:
+    """The per-part PCK table of a body scheme (rows: all and each subset)."""
+    table = Table(title=title, caption=_pck_caption(evaluation))
+    table.add_column("subset")
+    for column in pck_columns(evaluation):
+        table.add_column(column, justify="right")
+    for row in _pck_rows(evaluation):
+        table.add_row(*row)
+    return table
 
 
 def evaluation_table(evaluation: Evaluation, title: str = "heatmark evaluation") -> Table:
@@ -66,11 +125,20 @@ def evaluation_table(evaluation: Evaluation, title: str = "heatmark evaluation")
     return table
 
 
-def evaluation_markdown(evaluation: Evaluation) -> str:
-    titles = columns(evaluation)
+def _markdown(titles: tuple[str, ...], rows: list[tuple[str, ...]], caption: str) -> str:
     lines = ["| subset | " + " | ".join(titles) + " |", "|---" * (len(titles) + 1) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in _rows(evaluation)]
-    return "\n".join(lines) + f"\n\n{_caption(evaluation)}.\n"
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + f"\n\n{caption}.\n"
+
+
+def evaluation_markdown(evaluation: Evaluation) -> str:
+    """The metrics table in markdown, followed by the PCK table for body schemes."""
+    text = _markdown(columns(evaluation), _rows(evaluation), _caption(evaluation))
+    if evaluation.has_pck:
+        text += "\n" + _markdown(
+            pck_columns(evaluation), _pck_rows(evaluation), _pck_caption(evaluation)
+        )
+    return text
 
 
 def plot_ced(

@@ -3,7 +3,8 @@
 Both paths end in the same ``Evaluation`` (same tables, JSON and plots). Arguments a user types
 are checked here, before any metric is computed, so a bad value is an error and never a number:
 the threshold must be a positive finite number, and with ``--norm none`` (errors in pixels) it
-must be given in pixels.
+must be given in pixels. A normaliser of None is the ground truth's scheme's usual one
+(``metrics.default_normaliser``: torso for bodies, inter-ocular for faces).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Split(str, Enum):
     VAL = "val"
 
 
-def checked_threshold(threshold: float | None, normaliser: Normaliser) -> float:
+def checked_threshold(threshold: float | None, normaliser: Normaliser | None) -> float:
     """The failure threshold to use: a positive finite number, in the unit of the errors.
 
     ``None`` means the default 0.1 (a fraction of the normaliser); with ``Normaliser.NONE`` the
@@ -68,7 +69,7 @@ def score_aligned(
     points: np.ndarray,
     predicted_scheme: Scheme,
     samples: Sequence[Sample],
-    normaliser: Normaliser,
+    normaliser: Normaliser | None,
     threshold: float,
     visible_only: bool = False,
     detected: np.ndarray | None = None,
@@ -105,7 +106,7 @@ def score_aligned(
 def score_predictions(
     pred: Path,
     gt: Path,
-    normaliser: Normaliser,
+    normaliser: Normaliser | None,
     threshold: float,
     visible_only: bool = False,
 ) -> Scored:
@@ -164,7 +165,7 @@ def holdout_settings(checkpoint: Path) -> tuple[float, int, str | None]:
 def score_checkpoint(
     checkpoint: Path,
     data: Path,
-    normaliser: Normaliser,
+    normaliser: Normaliser | None,
     threshold: float,
     visible_only: bool = False,
     decoding: Decoding | None = None,

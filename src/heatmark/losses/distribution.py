@@ -14,6 +14,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from heatmark.losses.base import channel_weights, weighted_mean
+
 
 def target_distribution(target: Tensor, floor: float = 1e-12) -> Tensor:
     """(B, C, H, W) non-negative target maps -> distributions over each map's H*W pixels."""
@@ -25,15 +27,31 @@ def target_distribution(target: Tensor, floor: float = 1e-12) -> Tensor:
 
 
 class JensenShannonLoss(nn.Module):
-    def forward(self, pred: Tensor, target: Tensor, points: Tensor | None = None) -> Tensor:
+    """Mean Jensen-Shannon divergence over the maps (weighted by ``mask``, see ``losses.base``;
+    a masked map may have an all-zero target)."""
+
+    def forward(
+        self,
+        pred: Tensor,
+        target: Tensor,
+        points: Tensor | None = None,
+        mask: Tensor | None = None,
+    ) -> Tensor:
+        weights = None if mask is None else channel_weights(mask, pred.float())
+        target = target.float()
+        if weights is not None:  # a left-out map needs no valid target: stand in a uniform one
+            target = torch.where(weights[..., None, None] > 0, target, torch.ones_like(target))
         log_p = torch.log_softmax(pred.flatten(2).float(), dim=-1)
-        q = target_distribution(target.float())
+        q = target_distribution(target)
         p = log_p.exp()
         m = 0.5 * (p + q)
         log_m = m.clamp_min(1e-30).log()
         kl_pm = (p * (log_p - log_m)).sum(-1)
         kl_qm = (q * (q.log() - log_m)).sum(-1)
-        return (0.5 * (kl_pm + kl_qm)).mean() / math.log(2)
+        divergence = 0.5 * (kl_pm + kl_qm)
+        if weights is None:
+            return divergence.mean() / math.log(2)
+        return weighted_mean(divergence, weights) / math.log(2)
 
 
 class SoftArgmaxLoss(nn.Module):
@@ -45,7 +63,14 @@ class SoftArgmaxLoss(nn.Module):
             raise ValueError("soft-argmax beta must be positive")
         self.beta = beta
 
-    def forward(self, pred: Tensor, target: Tensor, points: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        pred: Tensor,
+        target: Tensor,
+        points: Tensor | None = None,
+        mask: Tensor | None = None,
+    ) -> Tensor:
+        """Mean L1 over landmarks and axes; ``mask`` (B, K) weighs the landmarks."""
         if points is None:
             raise ValueError("SoftArgmaxLoss needs the target points")
         k = points.shape[1]
@@ -57,4 +82,7 @@ class SoftArgmaxLoss(nn.Module):
         x = (prob.sum(-2) * xs).sum(-1)
         y = (prob.sum(-1) * ys).sum(-1)
         coords = torch.stack([x, y], dim=-1)
-        return (coords - points.to(coords.dtype)).abs().mean()
+        error = (coords - points.to(coords.dtype)).abs()
+        if mask is None:
+            return error.mean()
+        return weighted_mean(error, channel_weights(mask, maps))

@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from heatmark.losses.base import channel_weights
 from heatmark.losses.sinkhorn import (
     DistanceUnit,
     GroundCost,
@@ -96,12 +97,26 @@ class WassersteinLoss(nn.Module):
             f"temperature={self.temperature}, value={self.value!r}, debiased={self.debiased}"
         )
 
-    def forward(self, pred: Tensor, target: Tensor, points: Tensor | None = None) -> Tensor:
-        """pred: (B, C, H, W) logits; target: (B, C, H, W) maps >= 0; points unused. -> scalar."""
-        values, _ = self._values(pred, target)
+    def forward(
+        self,
+        pred: Tensor,
+        target: Tensor,
+        points: Tensor | None = None,
+        mask: Tensor | None = None,
+    ) -> Tensor:
+        """pred: (B, C, H, W) logits; target: (B, C, H, W) maps >= 0; points unused; mask:
+        optional (B, K) landmark weights (``losses.base``): maps of weight 0 are left out
+        before anything is solved (their targets may be all zero). -> scalar."""
+        weights = None
+        if mask is not None:
+            weights = channel_weights(mask, pred).detach().reshape(-1)
+        values, valid = self._values(pred, target, None if weights is None else weights > 0)
         if values.numel() == 0:
             return pred.sum() * 0.0
-        return values.mean().to(pred.dtype)
+        if weights is None:
+            return values.mean().to(pred.dtype)
+        used = weights[valid].to(values.dtype)
+        return ((values * used).sum() / used.sum()).to(pred.dtype)
 
     def per_map(self, pred: Tensor, target: Tensor) -> Tensor:
         """(B, C) loss of every map; maps left out by ``empty_target='ignore'`` are 0."""
@@ -110,8 +125,11 @@ class WassersteinLoss(nn.Module):
         out[valid] = values
         return out.reshape(pred.shape[:2]).to(pred.dtype)
 
-    def _values(self, pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        """Values of the valid maps (M,) and the validity mask (B * C,)."""
+    def _values(
+        self, pred: Tensor, target: Tensor, keep: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Values of the valid maps (M,) and the validity mask (B * C,); ``keep`` (B * C,)
+        leaves maps out before the empty-target check."""
         if pred.shape != target.shape:
             raise ValueError(
                 f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ"
@@ -128,15 +146,19 @@ class WassersteinLoss(nn.Module):
         if bool((mass < 0).any()):
             raise ValueError("target heatmaps must be >= 0")
         totals = mass.sum(dim=-1)
-        valid = totals > 0
+        empty = totals <= 0
+        valid = ~empty
+        if keep is not None:  # maps left out by the mask may be empty
+            keep = keep.to(valid.device)
+            empty, valid = empty & keep, valid & keep
+        if self.empty_target == "error" and bool(empty.any()):
+            index = int(empty.nonzero()[0, 0])
+            raise ValueError(
+                f"target map (batch {index // channels}, channel {index % channels}) is all "
+                "zero and cannot be normalised to a distribution; pass "
+                "empty_target='ignore' to leave such maps out of the loss"
+            )
         if not bool(valid.all()):
-            if self.empty_target == "error":
-                index = int((~valid).nonzero()[0, 0])
-                raise ValueError(
-                    f"target map (batch {index // channels}, channel {index % channels}) is all "
-                    "zero and cannot be normalised to a distribution; pass "
-                    "empty_target='ignore' to leave such maps out of the loss"
-                )
             prediction, mass, totals = prediction[valid], mass[valid], totals[valid]
         distribution = mass / totals[:, None]
         shape = (-1, height, width)

@@ -192,9 +192,17 @@ class TrainConfig(Section):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
     max_minutes: float | None = Field(None, gt=0, description="stop after the epoch past this")
     progress: bool = True
+    mask_invisible: bool | None = Field(
+        None,
+        description="leave points annotated invisible out of the loss (weight 0); None: for "
+        "body schemes (LSP, whose invisible joints may be placeholders), not for faces",
+    )
 
 
 class EvalConfig(Section):
+    """Validation during training; ``normaliser`` must exist for the scheme (``torso`` for
+    bodies: LSP has no eyes), which the trainer checks before the first step."""
+
     decoding: Decoding = Decoding.GET_MAX
     softmax: bool | None = Field(None, description="GET_BC distribution; None: from the loss")
     normaliser: Normaliser = Normaliser.INTER_OCULAR

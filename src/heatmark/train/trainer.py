@@ -35,10 +35,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from heatmark.codec import HeatmapCodec
 from heatmark.data.dataset import EpochSampler, ErrorCarryingLoader, LandmarkDataset
-from heatmark.data.sample import Sample
+from heatmark.data.sample import Sample, is_body_scheme
 from heatmark.errors import ConfigError, HeatmarkError
 from heatmark.evaluate.evaluation import Evaluation, evaluate_samples
 from heatmark.evaluate.inference import predict_dataset
+from heatmark.evaluate.metrics import check_normaliser
 from heatmark.models.checkpoint import (
     TERMS_300W,
     checkpoint_stem,
@@ -178,6 +179,15 @@ class Trainer:
 
         self.train_samples, self.val_samples = samples or training_samples(config)
         self.scheme = self.train_samples[0].scheme
+        try:
+            check_normaliser(self.scheme, config.eval.normaliser)
+        except ValueError as error:
+            raise ConfigError(f"eval.normaliser: {error}") from None
+        mask_invisible = config.train.mask_invisible
+        self.mask_invisible = (
+            is_body_scheme(self.scheme) if mask_invisible is None else mask_invisible
+        )
+        """Whether points annotated invisible weigh 0 in the loss (``train.mask_invisible``)."""
         self.codec: HeatmapCodec = build_codec(config.codec, config.data.input_size, self.scheme)
         model = build_model(config.model, self.scheme.num_points, self.codec.has_boundary)
         self.cuda_fast = self.device.type == "cuda"
@@ -339,7 +349,13 @@ class Trainer:
         heatmap_points = self.codec.to_heatmap(points)
         with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
             outputs = self.ddp_model(images)
-        loss = sum(self.loss_fn(out.float(), targets, heatmap_points) for out in outputs)
+        if self.mask_invisible:  # invisible points (e.g. LSP placeholders) weigh 0
+            mask = batch["visible"].to(self.device, non_blocking=True).float()
+            loss = sum(
+                self.loss_fn(out.float(), targets, heatmap_points, mask=mask) for out in outputs
+            )
+        else:
+            loss = sum(self.loss_fn(out.float(), targets, heatmap_points) for out in outputs)
         value = float(loss.detach())
         if not math.isfinite(value):
             raise NonFiniteLoss(
@@ -539,6 +555,11 @@ class Trainer:
             f"FR_I@{evaluation.threshold:g} {100 * evaluation.fr_images:.2f}%  "
             f"FR_L@{evaluation.threshold:g} {100 * evaluation.fr_landmarks:.2f}%  "
             f"AUC@{evaluation.threshold:g} {100 * evaluation.auc_images:.2f}"
+            + (
+                f"  PCK@{evaluation.pck_threshold:g} {100 * evaluation.pck:.2f}%"
+                if evaluation.has_pck
+                else ""
+            )
             + ("  (best)" if improved else "")
         )
         return evaluation
