@@ -1,7 +1,10 @@
-"""Heatmap regression networks: the AWing stacked hourglass and HRNetV2-W18.
+"""Heatmap regression networks: the AWing stacked hourglass, HRNetV2-W18, SimpleBaselines and
+the Cascaded Pyramid Network (the last two on a plain-PyTorch ResNet).
 
-Both map a (B, 3, S, S) image to a list of (B, K, S/4, S/4) heatmap tensors, one per supervised
-output (every hourglass stack; HRNet has one), so losses and the trainer treat them alike.
+All map a (B, 3, S, S) image to a list of (B, K, S/4, S/4) heatmap tensors, one per supervised
+output (every hourglass stack; CPN's four GlobalNet levels and its RefineNet; HRNet and
+SimpleBaselines have one), the last being the prediction, so losses and the trainer treat them
+alike.
 """
 
 from heatmark.models.blocks import MultiScaleResidualBlock
@@ -13,9 +16,12 @@ from heatmark.models.coordconv import (
     boundary_coordinate_channels,
     coordinate_channels,
 )
+from heatmark.models.cpn import CascadedPyramidNetwork
 from heatmark.models.fast import accelerate, fuse_for_inference, to_channels_last
 from heatmark.models.hourglass import Hourglass, StackedHourglass
 from heatmark.models.hrnet import HRNetW18
+from heatmark.models.resnet import ResNet
+from heatmark.models.simple_baselines import SimpleBaselines
 from heatmark.models.summary import (
     ModelSummary,
     count_multiply_adds,
@@ -25,12 +31,15 @@ from heatmark.models.summary import (
 
 __all__ = [
     "BOUNDARY_THRESHOLD",
+    "CascadedPyramidNetwork",
     "ConvNorm",
     "CoordConv2d",
     "HRNetW18",
     "Hourglass",
     "ModelSummary",
     "MultiScaleResidualBlock",
+    "ResNet",
+    "SimpleBaselines",
     "StackedHourglass",
     "accelerate",
     "append_coordinates",

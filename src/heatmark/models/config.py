@@ -3,7 +3,9 @@ function that builds a network from them.
 
 They live with the models, not with training, so that loading a checkpoint for inference
 (``heatmark.models.checkpoint``) never needs the training package. The architecture is a tagged
-union: ``architecture`` selects the class, whose fields are that network's parameters.
+union: ``architecture`` selects the class, whose fields are that network's parameters; a section
+without ``architecture`` is the hourglass (the first architecture, so older configs still load).
+Every network maps a (B, 3, S, S) image to a list of (B, K [+1], S/4, S/4) maps.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from torch import nn
 
+from heatmark.models.cpn import CascadedPyramidNetwork
 from heatmark.models.hourglass import StackedHourglass
 from heatmark.models.hrnet import HRNetW18
+from heatmark.models.resnet import ResNetDepth
+from heatmark.models.simple_baselines import SimpleBaselines
 
 
 class NetworkSection(BaseModel):
@@ -33,10 +38,59 @@ class HourglassConfig(NetworkSection):
     boundary_coords: bool = False
     coordconv_everywhere: bool = False
 
+    @property
+    def label(self) -> str:
+        """A short name for logs."""
+        extra = ", CoordConv everywhere" if self.coordconv_everywhere else ""
+        return f"HG-{self.stacks} (width {self.width}{extra})"
+
 
 class HRNetConfig(NetworkSection):
+    """HRNetV2; the CoordConv options default to off (the published network, older
+    checkpoints)."""
+
     architecture: Literal["hrnet"] = "hrnet"
     width: int = Field(18, ge=4)
+    coordconv: bool = Field(False, description="x, y, radius channels into the first conv")
+    coordconv_everywhere: bool = Field(False, description="every convolution is a CoordConv")
+
+    @property
+    def label(self) -> str:
+        if self.coordconv_everywhere:
+            return f"HRNetV2-W{self.width} (CoordConv everywhere)"
+        return f"HRNetV2-W{self.width}" + (" (CoordConv)" if self.coordconv else "")
+
+
+class SimpleBaselinesConfig(NetworkSection):
+    """SimpleBaselines: ResNet-``depth`` with ``width`` base channels (64 is the standard
+    ResNet) and three deconvolutions of ``deconv_channels``."""
+
+    architecture: Literal["simple_baselines"] = "simple_baselines"
+    depth: ResNetDepth = 50
+    width: int = Field(64, ge=4)
+    deconv_channels: int = Field(256, ge=4)
+
+    @property
+    def label(self) -> str:
+        return f"SimpleBaselines-ResNet{self.depth} (width {self.width})"
+
+
+class CPNConfig(NetworkSection):
+    """Cascaded Pyramid Network: ResNet-``depth`` with ``width`` base channels, a pyramid of
+    ``channels`` (even) for GlobalNet and RefineNet."""
+
+    architecture: Literal["cpn"] = "cpn"
+    depth: ResNetDepth = 50
+    width: int = Field(64, ge=4)
+    channels: int = Field(256, ge=4, multiple_of=2)
+
+    @property
+    def label(self) -> str:
+        return f"CPN-ResNet{self.depth} (width {self.width}, pyramid {self.channels})"
+
+
+NetworkConfig = HourglassConfig | HRNetConfig | SimpleBaselinesConfig | CPNConfig
+"""Any one architecture's section (``ModelConfig`` is the same union, tagged for validation)."""
 
 
 def tag_reader(field: str, default: str) -> Discriminator:
@@ -51,15 +105,20 @@ def tag_reader(field: str, default: str) -> Discriminator:
 
 
 ModelConfig = Annotated[
-    Annotated[HourglassConfig, Tag("hourglass")] | Annotated[HRNetConfig, Tag("hrnet")],
+    Annotated[HourglassConfig, Tag("hourglass")]
+    | Annotated[HRNetConfig, Tag("hrnet")]
+    | Annotated[SimpleBaselinesConfig, Tag("simple_baselines")]
+    | Annotated[CPNConfig, Tag("cpn")],
     tag_reader("architecture", "hourglass"),
 ]
 
 
-def build_network(
-    config: HourglassConfig | HRNetConfig, num_points: int, boundary: bool
-) -> nn.Module:
-    """The network; its forward returns a list of (B, K [+1], h, w) maps, one per stack."""
+def build_network(config: NetworkConfig, num_points: int, boundary: bool) -> nn.Module:
+    """The network; its forward returns a list of (B, K [+1], h, w) maps, one per supervised
+    output (hourglass stack, CPN level), the last one the prediction."""
+    # The hourglass places the boundary channel itself (its boundary coordinates read it); for
+    # the others the boundary map, if any, is one more output channel, the last.
+    outputs = num_points + int(boundary)
     if isinstance(config, HourglassConfig):
         return StackedHourglass(
             num_points=num_points,
@@ -71,8 +130,25 @@ def build_network(
             boundary_coords=config.boundary_coords,
             coordconv_everywhere=config.coordconv_everywhere,
         )
-    # HRNet has a single head: the boundary map, if any, is one more output channel.
-    return HRNetW18(num_points=num_points + int(boundary), width=config.width)
+    if isinstance(config, HRNetConfig):
+        return HRNetW18(
+            num_points=outputs,
+            width=config.width,
+            coordconv=config.coordconv,
+            coordconv_everywhere=config.coordconv_everywhere,
+        )
+    if isinstance(config, SimpleBaselinesConfig):
+        return SimpleBaselines(
+            num_points=outputs,
+            depth=config.depth,
+            width=config.width,
+            deconv_channels=config.deconv_channels,
+        )
+    if isinstance(config, CPNConfig):
+        return CascadedPyramidNetwork(
+            num_points=outputs, depth=config.depth, width=config.width, channels=config.channels
+        )
+    raise TypeError(f"unsupported model config {type(config).__name__}")
 
 
 @torch.no_grad()

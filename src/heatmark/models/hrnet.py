@@ -7,6 +7,16 @@ four bottlenecks (256 channels). Stages 2, 3, 4 keep 2, 3, 4 parallel branches a
 every other (1x1 conv + bilinear upsampling going up, chains of stride-2 3x3 convs going down).
 Head (HRNetV2): all branches upsampled to S/4 and concatenated (15 width = 270 channels), a 1x1
 conv + BN + ReLU and a 1x1 conv to one heatmap per point.
+
+CoordConv options (the 2D Wasserstein loss paper's variant, as for the hourglass; both off by
+default, which is the published network and keeps older checkpoints loading unchanged):
+
+- ``coordconv``: x, y, radius channels enter the first convolution (the stem's), the network's
+  one entry, as the hourglass's ``coordconv`` adds them at its stem.
+- ``coordconv_everywhere``: every convolution of the network is a CoordConv.
+
+The hourglass's boundary coordinates have no counterpart: they feed one stack's boundary
+prediction to the next stack, and HRNet has a single output.
 """
 
 from __future__ import annotations
@@ -18,16 +28,29 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from heatmark.models.conv_norm import ConvNorm
+from heatmark.models.coordconv import make_conv
 
 INIT_STD = 1e-3
 """Std of every conv's initial weights (as in the reference code)."""
 
 
 def _conv_norm(
-    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, relu: bool = True
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    relu: bool = True,
+    *,
+    coordconv: bool = False,
 ) -> ConvNorm:
-    conv = nn.Conv2d(
-        in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False
+    conv = make_conv(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride,
+        padding=kernel_size // 2,
+        bias=False,
+        coordconv=coordconv,
     )
     return ConvNorm(conv, out_channels, relu=relu)
 
@@ -35,10 +58,10 @@ def _conv_norm(
 class BasicBlock(nn.Module):
     """Two 3x3 conv + BN layers with an identity shortcut (channels unchanged)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, *, coordconv: bool = False) -> None:
         super().__init__()
-        self.conv1 = _conv_norm(channels, channels, 3)
-        self.conv2 = _conv_norm(channels, channels, 3, relu=False)
+        self.conv1 = _conv_norm(channels, channels, 3, coordconv=coordconv)
+        self.conv2 = _conv_norm(channels, channels, 3, relu=False, coordconv=coordconv)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.relu(self.conv2(self.conv1(x)) + x)
@@ -49,47 +72,58 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, planes: int) -> None:
+    def __init__(self, in_channels: int, planes: int, *, coordconv: bool = False) -> None:
         super().__init__()
         out_channels = planes * self.expansion
-        self.conv1 = _conv_norm(in_channels, planes, 1)
-        self.conv2 = _conv_norm(planes, planes, 3)
-        self.conv3 = _conv_norm(planes, out_channels, 1, relu=False)
+        self.conv1 = _conv_norm(in_channels, planes, 1, coordconv=coordconv)
+        self.conv2 = _conv_norm(planes, planes, 3, coordconv=coordconv)
+        self.conv3 = _conv_norm(planes, out_channels, 1, relu=False, coordconv=coordconv)
         self.shortcut: nn.Module = (
             nn.Identity()
             if in_channels == out_channels
-            else _conv_norm(in_channels, out_channels, 1, relu=False)
+            else _conv_norm(in_channels, out_channels, 1, relu=False, coordconv=coordconv)
         )
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.relu(self.conv3(self.conv2(self.conv1(x))) + self.shortcut(x))
 
 
-def _fuse_path(channels: Sequence[int], source: int, target: int) -> nn.Module:
+def _fuse_path(
+    channels: Sequence[int], source: int, target: int, *, coordconv: bool = False
+) -> nn.Module:
     """The layer carrying branch ``source`` to branch ``target``'s resolution and channels."""
     if source == target:
         return nn.Identity()
     if source > target:  # lower resolution: 1x1 conv here, bilinear upsampling in forward
-        return _conv_norm(channels[source], channels[target], 1, relu=False)
+        return _conv_norm(channels[source], channels[target], 1, relu=False, coordconv=coordconv)
     steps = []
     for step in range(target - source):
         last = step == target - source - 1
         out_channels = channels[target] if last else channels[source]
-        steps.append(_conv_norm(channels[source], out_channels, 3, stride=2, relu=not last))
+        steps.append(
+            _conv_norm(
+                channels[source], out_channels, 3, stride=2, relu=not last, coordconv=coordconv
+            )
+        )
     return nn.Sequential(*steps)
 
 
 class HighResolutionModule(nn.Module):
     """Parallel branches of BasicBlocks followed by an all-to-all multi-resolution fusion."""
 
-    def __init__(self, channels: Sequence[int], num_blocks: int = 4) -> None:
+    def __init__(
+        self, channels: Sequence[int], num_blocks: int = 4, *, coordconv: bool = False
+    ) -> None:
         super().__init__()
         self.branches = nn.ModuleList(
-            nn.Sequential(*(BasicBlock(c) for _ in range(num_blocks))) for c in channels
+            nn.Sequential(*(BasicBlock(c, coordconv=coordconv) for _ in range(num_blocks)))
+            for c in channels
         )
         count = len(channels)
         self.fuse = nn.ModuleList(
-            nn.ModuleList(_fuse_path(channels, source, target) for source in range(count))
+            nn.ModuleList(
+                _fuse_path(channels, source, target, coordconv=coordconv) for source in range(count)
+            )
             for target in range(count)
         )
 
@@ -115,7 +149,9 @@ class HighResolutionModule(nn.Module):
 class Transition(nn.Module):
     """Adapts the branches of one stage to the next; a new branch comes from the last one."""
 
-    def __init__(self, previous: Sequence[int], current: Sequence[int]) -> None:
+    def __init__(
+        self, previous: Sequence[int], current: Sequence[int], *, coordconv: bool = False
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for index, out_channels in enumerate(current):
@@ -123,15 +159,14 @@ class Transition(nn.Module):
                 layers.append(
                     nn.Identity()
                     if previous[index] == out_channels
-                    else _conv_norm(previous[index], out_channels, 3)
+                    else _conv_norm(previous[index], out_channels, 3, coordconv=coordconv)
                 )
             else:
                 steps = []
                 for step in range(index + 1 - len(previous)):
                     last = step == index - len(previous)
-                    steps.append(
-                        _conv_norm(previous[-1], out_channels if last else previous[-1], 3, 2)
-                    )
+                    channels = out_channels if last else previous[-1]
+                    steps.append(_conv_norm(previous[-1], channels, 3, 2, coordconv=coordconv))
                 layers.append(nn.Sequential(*steps))
         self.layers = nn.ModuleList(layers)
 
@@ -147,6 +182,7 @@ class HRNetW18(nn.Module):
 
     ``width`` 18 is HRNetV2-W18 (about 9.6 M parameters for 98 points); a smaller ``width`` gives
     a CPU-sized model with the same topology. Input sides must be multiples of 32.
+    ``coordconv`` / ``coordconv_everywhere``: see the module docstring.
     """
 
     output_stride = 4
@@ -160,6 +196,8 @@ class HRNetW18(nn.Module):
         num_modules: Sequence[int] = (1, 4, 3),
         num_blocks: int = 4,
         in_channels: int = 3,
+        coordconv: bool = False,
+        coordconv_everywhere: bool = False,
     ) -> None:
         super().__init__()
         if num_points < 1:
@@ -171,35 +209,46 @@ class HRNetW18(nn.Module):
         self.num_points = num_points
         self.num_outputs = num_points
         self.width = width
+        self.coordconv = coordconv
+        self.coordconv_everywhere = coordconv_everywhere
+        everywhere = coordconv_everywhere
 
         self.stem = nn.Sequential(
-            _conv_norm(in_channels, stem_channels, 3, stride=2),
-            _conv_norm(stem_channels, stem_channels, 3, stride=2),
+            _conv_norm(in_channels, stem_channels, 3, stride=2, coordconv=coordconv or everywhere),
+            _conv_norm(stem_channels, stem_channels, 3, stride=2, coordconv=everywhere),
         )
         layer1_channels = stem_channels * Bottleneck.expansion
         self.layer1 = nn.Sequential(
-            Bottleneck(stem_channels, stem_channels),
-            *(Bottleneck(layer1_channels, stem_channels) for _ in range(3)),
+            Bottleneck(stem_channels, stem_channels, coordconv=everywhere),
+            *(Bottleneck(layer1_channels, stem_channels, coordconv=everywhere) for _ in range(3)),
         )
         previous = [layer1_channels]
         transitions, stages = [], []
         for stage_index, modules in enumerate(num_modules):
             current = [width * 2**branch for branch in range(stage_index + 2)]
-            transitions.append(Transition(previous, current))
+            transitions.append(Transition(previous, current, coordconv=everywhere))
             stages.append(
-                nn.Sequential(*(HighResolutionModule(current, num_blocks) for _ in range(modules)))
+                nn.Sequential(
+                    *(
+                        HighResolutionModule(current, num_blocks, coordconv=everywhere)
+                        for _ in range(modules)
+                    )
+                )
             )
             previous = current
         self.transitions = nn.ModuleList(transitions)
         self.stages = nn.ModuleList(stages)
 
         head_channels = sum(previous)
-        self.head_features = ConvNorm(nn.Conv2d(head_channels, head_channels, 1), head_channels)
-        self.head = nn.Conv2d(head_channels, num_points, 1)
+        self.head_features = ConvNorm(
+            make_conv(head_channels, head_channels, 1, coordconv=everywhere), head_channels
+        )
+        self.head = make_conv(head_channels, num_points, 1, coordconv=everywhere)
         self._init_weights()
 
     def _init_weights(self) -> None:
-        """The reference initialisation: every conv N(0, 0.001^2) with zero bias.
+        """The reference initialisation: every conv N(0, 0.001^2) with zero bias (the input,
+        coordinate and boundary parts of a CoordConv alike).
 
         Every conv but the last feeds a BatchNorm, which undoes the small scale in training;
         in eval mode before any training the activations stay small instead of growing

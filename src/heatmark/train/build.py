@@ -21,7 +21,6 @@ from heatmark.train.config import (
     AdaptiveWingConfig,
     CodecConfig,
     Config,
-    HourglassConfig,
     JensenShannonConfig,
     L1Config,
     LossConfig,
@@ -127,9 +126,4 @@ def learning_rate_factor(config: ScheduleConfig, epoch: float) -> float:
 
 def describe(config: Config) -> str:
     """One line naming the model and loss, for logs."""
-    model = config.model
-    if isinstance(model, HourglassConfig):
-        arch = f"HG-{model.stacks} (width {model.width})"
-    else:
-        arch = f"HRNetV2-W{model.width}"
-    return f"{arch}, {config.loss.name} loss, input {config.data.input_size}"
+    return f"{config.model.label}, {config.loss.name} loss, input {config.data.input_size}"
