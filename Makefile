@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean reproduce
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -28,6 +28,11 @@ bench: $(STAMP)  # ~10 minutes; needs ../shared/data/300w for the data pipeline
 	$(PY) benchmarks/bench_data_pipeline.py
 	$(PY) benchmarks/bench_models.py
 	$(PY) benchmarks/bench_wasserstein.py --training
+
+# The papers' tables as a grid of cached CPU runs (~6 h on 2 cores; docs/results.md). Re-running
+# skips finished runs and resumes stopped ones; e.g. make reproduce ARGS="--budget-minutes 60".
+reproduce: $(STAMP)
+	$(VENV)/bin/heatmark reproduce $(ARGS)
 
 clean:
 	rm -rf $(VENV) runs reports

@@ -590,6 +590,93 @@ def robustness_export(
     console.print(f"{len(written)} files written to {out}", highlight=False)
 
 
+# ---------------------------------------------------------------------- reproduce (issue 11)
+
+
+class ReproduceScale(str, Enum):
+    STUDY = "study"
+    PAPER = "paper"
+    SMOKE = "smoke"
+
+
+@app.command("reproduce")
+@reports_errors
+def reproduce_command(
+    only: Annotated[
+        str | None, typer.Option("--only", help="rows or tables to train, comma-separated")
+    ] = None,
+    budget_minutes: Annotated[
+        float | None,
+        typer.Option("--budget-minutes", help="start no run after N minutes; stop running ones"),
+    ] = None,
+    scale: Annotated[
+        ReproduceScale,
+        typer.Option("--scale", help="study: the 6-hour CPU grid; paper: the papers' (GPU)"),
+    ] = ReproduceScale.STUDY,
+    seeds: Annotated[int, typer.Option("--seeds", help="seeds per row (0..N-1)")] = 2,
+    runs: Annotated[
+        Path | None, typer.Option("--runs", help="run folders (default: runs/reproduce/SCALE)")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="results page (default: docs/results.md for study)"),
+    ] = None,
+    data: Annotated[
+        Path, typer.Option("--data", help="300-W style faces (the hold-out is made from them)")
+    ] = Path("../shared/data/300w"),
+    device: Annotated[
+        str | None, typer.Option("--device", help="train.device of every run: cpu, cuda, auto")
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", help="runs at once (default: 2 for study, 1 for paper)")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads per run (default: cores / jobs)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan and estimate; train nothing")
+    ] = False,
+    report_only: Annotated[
+        bool, typer.Option("--report-only", help="only rewrite the page from finished runs")
+    ] = False,
+    measure: Annotated[
+        bool, typer.Option("--measure", help="time a few steps per row (1 thread) for the budget")
+    ] = False,
+) -> None:
+    """Train the papers' tables as a grid of cached runs, score them, write the results page.
+
+    Re-running skips finished runs and resumes interrupted ones; seed 0 of every row trains
+    before seed 1. The page (tables, CED and loss plots) is written from whatever is finished.
+    """
+    from heatmark.reproduce.command import Request, run_request
+    from heatmark.reproduce.runner import ReproduceInterrupted
+
+    request = Request(
+        scale=scale.value,
+        only=only,
+        seeds=seeds,
+        runs=runs,
+        out=out,
+        data=data,
+        device=device,
+        jobs=jobs,
+        threads=threads,
+        budget_minutes=budget_minutes,
+        dry_run=dry_run,
+        report_only=report_only,
+        measure=measure,
+    )
+    try:
+        run_request(request, console)
+    except ReproduceInterrupted as stop:
+        console.print(
+            Text.assemble(("interrupted: ", "bold yellow"), str(stop)),
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(stop.exit_code) from None
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,599 @@
+"""Training the grid: one ``heatmark train`` process per run, cached, resumed, within a budget.
+
+- Cache: a run is done when its folder holds an ``evaluation.json`` of its current ``last``
+  checkpoint after the last epoch; a second invocation skips it (it neither trains nor
+  scores it again). A run folder whose ``config.yaml`` differs from what the grid would train
+  now (a row was changed) is an error naming the folder and the keys, never silently reused.
+- Resume: a run with a saved epoch continues with ``heatmark train ... --resume RUN`` (the
+  trainer's own, epoch-granular resume: a stop mid-epoch redoes that epoch); one stopped before
+  its first epoch ended starts again with ``--overwrite``.
+- Budget: after ``budget_minutes`` no run starts, and the running ones get SIGTERM, which the
+  trainer answers by stopping after the current step with ``last`` intact (exit 143); the next
+  invocation resumes them. SIGINT/SIGTERM of ``heatmark reproduce`` itself do the same, then
+  exit 130/143.
+- Order: ``grid.expand``'s (seed 0 of every row, headline rows first, then seed 1...); with
+  ``jobs`` > 1 that many runs train at once, each on ``threads`` CPU threads.
+
+Each run folder gets ``reproduce.json`` (row, seed, scale, the exact ``heatmark train`` command
+and every session: when, from which epoch to which, exit status) and ``train.log`` (the trainer's
+output). Runs are children in their own session (a terminal's Ctrl-C reaches only this process,
+which stops them with exactly one signal) and, on Linux, get SIGTERM if this process dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from heatmark.errors import HeatmarkError
+from heatmark.reproduce.evaluation import evaluate_run, evaluation_samples, read_evaluation
+from heatmark.reproduce.grid import (
+    Layout,
+    Row,
+    Run,
+    Scale,
+    expand,
+    run_config,
+    shell_command,
+    train_command,
+)
+from heatmark.reproduce.holdout import materialise_holdout
+from heatmark.train.config import (
+    Config,
+    config_differences,
+    config_from_dict,
+    parse_yaml,
+)
+
+RUN_INFO = "reproduce.json"
+TRAIN_LOG = "train.log"
+LOCK = ".reproduce.lock"
+NEUTRAL_KEYS = frozenset({"train.progress", "train.log_every", "data.workers", "train.device"})
+"""Settings that may differ between sessions of a run: they change neither data nor numbers
+(``train.device``: the same run may continue on another machine)."""
+STOPPED_CODES = frozenset({130, 143, -signal.SIGINT, -signal.SIGTERM})
+"""Exit statuses of a trainer stopped by SIGINT/SIGTERM (cleanly, or before it could catch it)."""
+KILL_AFTER_SECONDS = 600.0
+"""A run that ignores SIGTERM this long (it should stop after one step) is killed."""
+
+
+class ReproduceInterrupted(HeatmarkError):
+    """SIGINT/SIGTERM stopped the grid; ``exit_code`` is 128 + the signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class RunStatus:
+    """What a run folder holds now."""
+
+    run: Run
+    run_dir: Path
+    config: Config
+    saved_epochs: int
+    """Epochs in ``last`` (0: none saved)."""
+    has_files: bool
+    """The trainer has written something (a fresh start must then pass --overwrite)."""
+    evaluation: dict[str, Any] | None
+    info: dict[str, Any]
+    neutral_changes: bool = False
+    """The folder's config differs from the grid's only in ``NEUTRAL_KEYS``."""
+
+    @property
+    def epochs(self) -> int:
+        return self.config.schedule.epochs
+
+    @property
+    def state(self) -> str:
+        """``done`` (trained and scored), ``trained`` (to score), ``partial`` or ``pending``."""
+        if self.saved_epochs >= self.epochs:
+            return "done" if self.evaluation is not None else "trained"
+        return "partial" if self.has_files else "pending"
+
+    @property
+    def train_seconds(self) -> float:
+        return float(sum(s.get("seconds", 0.0) for s in self.info.get("sessions", [])))
+
+
+def _saved_epochs(run_dir: Path) -> int:
+    path = run_dir / "last.json"
+    try:
+        return int(json.loads(path.read_text())["epoch"]) + 1
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _read_info(run_dir: Path) -> dict[str, Any]:
+    try:
+        info = json.loads((run_dir / RUN_INFO).read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def inspect_run(run: Run, scale: Scale, layout: Layout) -> RunStatus:
+    """The run's status; a ``HeatmarkError`` when its folder was trained with another config."""
+    config = run_config(run, scale, layout)
+    run_dir = layout.run_dir(run)
+    neutral = False
+    saved_config = run_dir / "config.yaml"
+    if saved_config.is_file():
+        source = str(saved_config)
+        old = config_from_dict(parse_yaml(saved_config.read_text(), source) or {}, source)
+        differences = config_differences(old, config)
+        real = [(k, a, b) for k, a, b in differences if k not in NEUTRAL_KEYS]
+        if real:
+            listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in real[:6])
+            raise HeatmarkError(
+                f"{run_dir}: trained with another config than row {run.row.name} gives now "
+                f"({listed}{'; ...' if len(real) > 6 else ''}); remove that folder to retrain "
+                "it, or pass another --runs"
+            )
+        neutral = bool(differences)
+    saved = _saved_epochs(run_dir)
+    has_files = saved > 0 or any(
+        (run_dir / name).exists()
+        for name in ("config.yaml", "steps.csv", "last.json", "last.json.tmp", "last.safetensors")
+    )
+    evaluation = read_evaluation(run_dir) if saved >= config.schedule.epochs else None
+    return RunStatus(
+        run, run_dir, config, saved, has_files, evaluation, _read_info(run_dir), neutral
+    )
+
+
+@dataclass
+class GridOptions:
+    """What ``heatmark reproduce`` was asked to do."""
+
+    scale: Scale
+    rows: Sequence[Row]
+    seeds: int = 2
+    runs: Path = Path("runs/reproduce")
+    data: Path | None = Path("../shared/data/300w")
+    device: str | None = None
+    jobs: int | None = None
+    threads: int | None = None
+    budget_minutes: float | None = None
+    batch_size: int = 16
+
+    @property
+    def job_count(self) -> int:
+        return max(1, self.jobs or self.scale.jobs)
+
+    @property
+    def thread_count(self) -> int:
+        return self.threads or max(1, (os.cpu_count() or 1) // self.job_count)
+
+    def layout(self) -> Layout:
+        """The grid's folders (nothing is created)."""
+        if self.scale.synthetic:
+            return Layout(self.runs, device=self.device)
+        split = self.runs / "split"
+        return Layout(self.runs, split / "train", split / "val", self.device)
+
+    def plan(self) -> list[Run]:
+        return expand(self.rows, self.seeds)
+
+
+def prepare_layout(options: GridOptions) -> Layout:
+    """Create the runs folder and, for real data, the hold-out folders."""
+    options.runs.mkdir(parents=True, exist_ok=True)
+    layout = options.layout()
+    if not options.scale.synthetic:
+        if options.data is None:
+            raise HeatmarkError(f"scale {options.scale.name} needs --data")
+        materialise_holdout(options.data, options.runs / "split")
+    return layout
+
+
+@contextlib.contextmanager
+def grid_lock(runs: Path) -> Iterator[None]:
+    """Hold ``runs/.reproduce.lock``: two grids training into one folder would share runs."""
+    import fcntl
+
+    path = runs / LOCK
+    handle = path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise HeatmarkError(
+                f"{runs}: another heatmark reproduce is training here (it holds {path})"
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM (a clean stop) if ``heatmark reproduce`` dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+@dataclass
+class Job:
+    """A running ``heatmark train`` process."""
+
+    status: RunStatus
+    process: subprocess.Popen
+    log: IO[str]
+    started: float
+    session: dict[str, Any]
+    stopping: bool = False
+    stop_sent: float = 0.0
+
+
+@dataclass
+class GridSummary:
+    """What one invocation did, by run name."""
+
+    cached: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+    evaluated: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    not_started: list[str] = field(default_factory=list)
+    budget_reached: bool = False
+
+    @property
+    def trained(self) -> list[str]:
+        return self.started + self.resumed
+
+
+StopRule = Callable[[Sequence[Job]], bool]
+
+
+class GridRunner:
+    """Runs the not-yet-done runs of a grid (module docstring); ``stop_rule`` replaces the
+    budget clock (tests: "stop once an epoch is saved")."""
+
+    def __init__(
+        self,
+        options: GridOptions,
+        console: Console | None = None,
+        stop_rule: StopRule | None = None,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        self.options = options
+        self.console = console or Console(stderr=True)
+        self.stop_rule = stop_rule
+        self.poll = poll_seconds
+        self.signal: int | None = None
+        self.summary = GridSummary()
+        self._samples: dict[tuple, tuple[list, Path | None]] = {}
+
+    # ------------------------------------------------------------------ public
+    def run(self) -> GridSummary:
+        """Train and score what is missing. Raises ``ReproduceInterrupted`` after a signal
+        (the runs stopped cleanly); failed runs are listed in the summary."""
+        options = self.options
+        layout = prepare_layout(options)
+        with grid_lock(options.runs), self._signals():
+            statuses = [inspect_run(run, options.scale, layout) for run in options.plan()]
+            self.summary.cached = [s.run.name for s in statuses if s.state == "done"]
+            queue = [s for s in statuses if s.state != "done"]
+            self._loop(queue, layout)
+        if self.signal is not None:
+            name = signal.Signals(self.signal).name
+            raise ReproduceInterrupted(
+                f"{name} stopped the grid; the runs in progress were stopped cleanly and "
+                "resume with the same command",
+                128 + self.signal,
+            )
+        return self.summary
+
+    # ------------------------------------------------------------------ loop
+    def _over(self, jobs: Sequence[Job], deadline: float | None) -> bool:
+        if self.signal is not None:
+            return True
+        if self.stop_rule is not None:
+            return self.stop_rule(jobs)
+        return deadline is not None and time.monotonic() >= deadline
+
+    def _loop(self, queue: list[RunStatus], layout: Layout) -> None:
+        options = self.options
+        deadline = None
+        if options.budget_minutes is not None:
+            deadline = time.monotonic() + 60 * options.budget_minutes
+        running: list[Job] = []
+        total = len(queue) + len(self.summary.cached)
+        self.console.print(
+            f"[bold]heatmark reproduce[/] {options.scale.name}: {len(self.summary.cached)} of "
+            f"{total} runs done, {len(queue)} to go; {options.job_count} at once, "
+            f"{options.thread_count} thread(s) each"
+            + (f"; budget {options.budget_minutes:g} min" if deadline is not None else ""),
+            highlight=False,
+        )
+        progress = _progress(self.console)
+        grid = progress.add_task("grid", total=total, completed=len(self.summary.cached), epochs="")
+        tasks: dict[str, Any] = {}
+        announced = False
+        try:
+            with progress:
+                while True:
+                    over = self._over(running, deadline)
+                    if over and not announced:
+                        announced = True
+                        self.summary.budget_reached = self.signal is None
+                        if self.signal is None:
+                            self.console.print(
+                                f"budget reached: no more runs start, {len(running)} in progress "
+                                "stop after their current step (they resume next time)",
+                                highlight=False,
+                            )
+                    if over:
+                        for job in running:
+                            self._stop(job)
+                    while not over and queue and len(running) < options.job_count:
+                        status = queue.pop(0)
+                        if status.state == "trained":
+                            self._evaluate(status, layout)
+                            progress.advance(grid)
+                        else:
+                            job = self._start(status, layout)
+                            running.append(job)
+                            tasks[job.status.run.name] = progress.add_task(
+                                job.status.run.name,
+                                total=job.status.epochs,
+                                completed=job.status.saved_epochs,
+                                epochs="epochs",
+                            )
+                        over = self._over(running, deadline)
+                    for job in list(running):
+                        task = tasks[job.status.run.name]
+                        progress.update(task, completed=_saved_epochs(job.status.run_dir))
+                        if job.process.poll() is not None:
+                            running.remove(job)
+                            progress.remove_task(task)
+                            self._finish(job, layout, evaluate=not self._over(running, deadline))
+                            if job.session.get("outcome") == "finished":
+                                progress.advance(grid)
+                        elif job.stopping and time.monotonic() - job.stop_sent > KILL_AFTER_SECONDS:
+                            job.process.kill()
+                    if not running and (over or not queue):
+                        break
+                    time.sleep(self.poll)
+        finally:
+            for job in running:  # an error or a second signal: stop them, then wait
+                self._stop(job)
+            for job in running:
+                try:
+                    job.process.wait(timeout=KILL_AFTER_SECONDS)
+                except subprocess.TimeoutExpired:
+                    job.process.kill()
+                    job.process.wait()
+                self._record(job, job.process.returncode)
+        self.summary.not_started = [s.run.name for s in queue]
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(signum: int, frame: Any) -> None:
+            if self.signal is not None:
+                raise KeyboardInterrupt
+            self.signal = signum
+            self.console.print(
+                f"{signal.Signals(signum).name}: stopping the runs in progress (again: abort)",
+                highlight=False,
+            )
+
+        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # ------------------------------------------------------------------ jobs
+    def _start(self, status: RunStatus, layout: Layout) -> Job:
+        options = self.options
+        run, run_dir = status.run, status.run_dir
+        arguments = train_command(run, options.scale, layout)
+        extra: list[str] = []
+        resumed = (run_dir / "last.json").exists() or (run_dir / "last.json.tmp").exists()
+        if resumed:
+            extra = ["--resume", str(run_dir)]
+            if status.neutral_changes:
+                extra.append("--allow-changes")
+        elif status.has_files:
+            extra = ["--overwrite"]  # stopped before its first epoch was saved
+        run_dir.mkdir(parents=True, exist_ok=True)
+        info = dict(status.info)
+        info.update(
+            format="heatmark-reproduce-run",
+            version=1,
+            row=run.row.name,
+            table=run.row.table,
+            label=run.row.label,
+            seed=run.seed,
+            scale=options.scale.name,
+            command=shell_command(arguments),
+        )
+        info.setdefault("sessions", [])
+        session = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "from_epoch": status.saved_epochs,
+            "arguments": shell_command([*arguments, *extra]),
+            "threads": options.thread_count,
+        }
+        info["sessions"].append(session)
+        status.info = info
+        self._write_info(status)
+        log = (run_dir / TRAIN_LOG).open("a")
+        log.write(f"\n=== {session['started']}: {session['arguments']}\n")
+        log.flush()
+        env = dict(os.environ)
+        threads = str(options.thread_count)
+        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "heatmark.cli", *arguments, *extra],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        (self.summary.resumed if resumed else self.summary.started).append(run.name)
+        where = f"resuming after epoch {status.saved_epochs}" if resumed else "from scratch"
+        self.console.print(
+            f"started {run.name} ({where}, {status.epochs} epochs) in {run_dir}", highlight=False
+        )
+        return Job(status, process, log, time.monotonic(), session)
+
+    def _stop(self, job: Job) -> None:
+        if job.stopping or job.process.poll() is not None:
+            return
+        job.stopping = True
+        job.stop_sent = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            job.process.send_signal(signal.SIGTERM)
+
+    def _record(self, job: Job, code: int) -> str:
+        status = job.status
+        saved = _saved_epochs(status.run_dir)
+        if code == 0:
+            outcome = "finished" if saved >= status.epochs else "ended early"
+        elif code in STOPPED_CODES and job.stopping:
+            outcome = "stopped"
+        else:
+            outcome = "failed"
+        job.session.update(
+            seconds=round(time.monotonic() - job.started, 1),
+            to_epoch=saved,
+            exit=code,
+            outcome=outcome,
+        )
+        self._write_info(status)
+        job.log.close()
+        name = status.run.name
+        if outcome == "stopped":
+            self.summary.stopped.append(name)
+        elif outcome == "failed":
+            log = status.run_dir / TRAIN_LOG
+            self.summary.failed[name] = f"exit status {code}; see {log}"
+        return outcome
+
+    def _finish(self, job: Job, layout: Layout, evaluate: bool) -> None:
+        code = job.process.returncode
+        outcome = self._record(job, code)
+        status, name = job.status, job.status.run.name
+        seconds = job.session["seconds"]
+        if outcome == "failed":
+            tail = _tail(status.run_dir / TRAIN_LOG)
+            self.console.print(
+                f"[red]failed[/] {name} (exit status {code}) after {seconds:.0f} s; last lines "
+                f"of {status.run_dir / TRAIN_LOG}:\n{tail}",
+                highlight=False,
+            )
+            return
+        saved = job.session["to_epoch"]
+        self.console.print(
+            f"{outcome} {name}: {saved}/{status.epochs} epochs, {seconds:.0f} s this session",
+            highlight=False,
+        )
+        if saved >= status.epochs:
+            self.summary.finished.append(name)
+            if evaluate:
+                self._evaluate(inspect_run(status.run, self.options.scale, layout), layout)
+
+    def _write_info(self, status: RunStatus) -> None:
+        path = status.run_dir / RUN_INFO
+        temporary = path.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(status.info, indent=1) + "\n")
+        temporary.replace(path)
+
+    # ------------------------------------------------------------------ scoring
+    def _evaluation_device(self, config: Config) -> str:
+        import torch
+
+        wanted = self.options.device or config.train.device
+        if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()):
+            return "cuda"
+        return "cpu"
+
+    def _evaluate(self, status: RunStatus, layout: Layout) -> None:
+        import torch
+
+        config = status.config
+        key = (config.data.train, config.data.val, config.data.input_size)
+        if key not in self._samples:
+            self._samples[key] = evaluation_samples(config)
+        samples, root = self._samples[key]
+        torch.set_num_threads(self.options.thread_count)  # beside the runs still training
+        row = status.run.row
+        try:
+            result = evaluate_run(
+                status.run_dir,
+                row.decodings,
+                row.protocols,
+                samples,
+                root,
+                device=self._evaluation_device(config),
+                batch_size=self.options.batch_size,
+            )
+        except (HeatmarkError, ValueError, RuntimeError, OSError) as error:
+            self.summary.failed[status.run.name] = f"scoring failed: {error}"
+            self.console.print(f"[red]scoring {status.run.name} failed[/]: {error}")
+            return
+        self.summary.evaluated.append(status.run.name)
+        own = result["decodings"][row.decodings[0].value]["nme"]
+        shown = "-" if own is None else f"{100 * own:.2f}%"
+        self.console.print(
+            f"scored {status.run.name}: NME {shown} ({row.decodings[0].value}, "
+            f"{result['images']} faces) in {result['seconds']:.0f} s",
+            highlight=False,
+        )
+
+
+def _progress(console: Console) -> Progress:
+    """Runs done of the grid, and the epochs of each run in progress."""
+    return Progress(
+        TextColumn("[bold]{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[epochs]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        text = path.read_text(errors="replace").rstrip().splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(f"  {line}" for line in text[-lines:])
+
+
+def grid_statuses(options: GridOptions) -> list[RunStatus]:
+    """The status of every run of the grid (nothing is trained or created)."""
+    layout = options.layout()
+    return [inspect_run(run, options.scale, layout) for run in options.plan()]
