@@ -637,16 +637,28 @@ def reproduce_command(
         bool, typer.Option("--dry-run", help="print the plan and estimate; train nothing")
     ] = False,
     report_only: Annotated[
-        bool, typer.Option("--report-only", help="only rewrite the page from finished runs")
+        bool, typer.Option("--report-only", help="only rewrite the page from the run records")
     ] = False,
     measure: Annotated[
         bool, typer.Option("--measure", help="time a few steps per row (1 thread) for the budget")
     ] = False,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            "--ledger", help="run records folder (default: docs/results/records for study)"
+        ),
+    ] = None,
+    retrain: Annotated[
+        str | None,
+        typer.Option("--retrain", help="runs or rows to train again from scratch, comma-separated"),
+    ] = None,
 ) -> None:
     """Train the papers' tables as a grid of cached runs, score them, write the results page.
 
-    Re-running skips finished runs and resumes interrupted ones; seed 0 of every row trains
-    before seed 1. The page (tables, CED and loss plots) is written from whatever is finished.
+    Each scored run leaves a small committed record (docs/results/records/); a recorded run is
+    never trained again (--retrain NAME does), so the grid continues across sessions and
+    machines. Re-running resumes interrupted runs; seed 0 of every row trains before seed 1.
+    The page (tables, CED and loss plots) is written from the records alone.
     """
     from heatmark.reproduce.command import Request, run_request
     from heatmark.reproduce.runner import ReproduceInterrupted
@@ -665,6 +677,8 @@ def reproduce_command(
         dry_run=dry_run,
         report_only=report_only,
         measure=measure,
+        ledger=ledger,
+        retrain=retrain,
     )
     try:
         run_request(request, console)

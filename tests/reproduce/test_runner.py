@@ -1,5 +1,6 @@
-"""Training the grid on synthetic faces: cache, resume after a budget stop, the budget, the page,
-and the command line. Each run is a real ``heatmark train`` process of a few seconds."""
+"""Training the grid on synthetic faces: cache, resume after a budget stop, the budget, the
+ledger of run records, the page, and the command line. Each run is a real ``heatmark train``
+process of a few seconds."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from typer.testing import CliRunner
 
 from heatmark.cli import app
 from heatmark.errors import HeatmarkError
+from heatmark.reproduce.command import write_page
 from heatmark.reproduce.grid import (
     SMOKE,
     Run,
@@ -30,7 +33,8 @@ from heatmark.reproduce.grid import (
     scale_rows,
     select_rows,
 )
-from heatmark.reproduce.results import write_results
+from heatmark.reproduce.ledger import FORMAT
+from heatmark.reproduce.results import page_entries, write_results
 from heatmark.reproduce.runner import GridOptions, GridRunner, grid_statuses, inspect_run
 from heatmark.train.config import config_to_yaml
 
@@ -65,7 +69,10 @@ def test_second_invocation_trains_nothing_and_the_page_lists_every_row(tmp_path:
     names = ["t7-mse-seed0", "wass-s3-seed0"]
     assert not first.failed
     assert sorted(first.started) == sorted(first.finished) == sorted(first.evaluated) == names
+    assert sorted(first.recorded) == names
     runs = tmp_path / "runs"
+    ledger = runs / "results" / "records"  # the smoke scale's default: inside its runs folder
+    assert sorted(p.name for p in ledger.glob("*.json")) == [f"{n}.json" for n in names]
     watched = [*runs.glob("*/last.safetensors"), *runs.glob("*/evaluation.json")]
     assert len(watched) == 4
     stamps = {path: path.stat().st_mtime_ns for path in watched}
@@ -89,7 +96,7 @@ def test_second_invocation_trains_nothing_and_the_page_lists_every_row(tmp_path:
 
     page = replace(options, rows=scale_rows(scale))
     out = tmp_path / "docs" / "results.md"
-    text = write_results(page, grid_statuses(page), out, "heatmark reproduce ...").read_text()
+    text = write_results(page, page_entries(page), out, "heatmark reproduce ...").read_text()
     assert "**2 of 26 runs finished**" in text
     assert re.search(r"\| `t7-mse` \| MSE \| 1/1 \| \d+\.\d\d \| \d+\.\d\d \|", text), text
     assert "| `t7-awing` | AWing | 0/1 pending | pending | pending |" in text
@@ -97,7 +104,10 @@ def test_second_invocation_trains_nothing_and_the_page_lists_every_row(tmp_path:
     assert "| `l2-s3` | GET_MAX | pending | pending | pending |" in text
     assert "own: GET_MAX | 0/1 pending | pending | pending | pending |" in text  # l2-s3's row
     assert "- `t7-awing-seed0`: pending" in text
-    assert f"`{runs / 't7-mse-seed0'}`" in text  # figures and rows name their run folders
+    # figures and rows name their records (linked from the page) and the run folders
+    record = ledger / "t7-mse-seed0.json"
+    assert f"[`{record}`](../runs/results/records/t7-mse-seed0.json)" in text
+    assert "(from `.../runs/t7-mse-seed0`)" in text
     for figure in ("awing-ablation-ced", "wasserstein-ced", "mse-vs-awing-loss"):
         assert (tmp_path / "docs" / "results" / f"{figure}.png").stat().st_size > 1000
         assert f"](results/{figure}.png)" in text
@@ -128,6 +138,12 @@ def test_a_run_stopped_at_the_budget_resumes_to_its_last_epoch(tmp_path: Path) -
     assert sessions[1]["from_epoch"] == saved
     assert f"--resume {run_dir}" in sessions[1]["arguments"]
     assert (run_dir / "evaluation.json").is_file()
+    record = json.loads(
+        (tmp_path / "runs" / "results" / "records" / "t7-mse-seed0.json").read_text()
+    )
+    assert [s["outcome"] for s in record["sessions"]] == ["stopped", "finished"]
+    assert [r["epoch"] for r in record["validation"]] == [0, 1, 2, 3]  # one row per epoch
+    assert [r["epoch"] for r in record["train_loss"]] == [0, 1, 2, 3]
 
 
 def test_the_budget_stops_starting_runs(tmp_path: Path) -> None:
@@ -210,3 +226,74 @@ def test_sigterm_stops_the_grid_cleanly_and_writes_the_page(tmp_path: Path) -> N
     sessions = json.loads((runs / "t7-mse-seed0" / "reproduce.json").read_text())["sessions"]
     assert sessions[-1]["outcome"] in ("stopped", "finished")
     assert "- `t7-awing-seed0`: pending" in out.read_text()
+
+
+def test_the_ledger_outlives_the_runs_folder(tmp_path: Path) -> None:
+    """Records are written once a run is scored; a run scored before its record gets one
+    without training or scoring; without the runs folder nothing trains again and
+    ``--report-only`` writes the same page; a changed config is refused naming the record."""
+    scale = _scale()
+    runs, ledger = tmp_path / "runs", tmp_path / "ledger"
+    options = _options(tmp_path, scale, ["t7-mse"], ledger=ledger)
+    first = GridRunner(options, _quiet(), poll_seconds=0.05).run()
+    assert first.started == first.evaluated == first.recorded == ["t7-mse-seed0"]
+    path = ledger / "t7-mse-seed0.json"
+    text = path.read_text()
+    record = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the record"))
+    assert record["format"] == FORMAT and record["run"] == "t7-mse-seed0"
+    assert str(tmp_path) not in text and "/tmp" not in text  # no path of this machine
+    assert record["config"]["output"] == "runs/reproduce/smoke"  # as in the default folder
+    assert record["config"]["schedule"]["epochs"] == 2 and record["seed"] == 0
+    assert record["command"].startswith("heatmark train --set data.train=synthetic")
+    assert "output=runs/reproduce/smoke" in record["command"]
+    assert record["run_dir"] == ".../runs/t7-mse-seed0"
+    assert record["evaluation"]["epoch"] == 1 and "stat" not in record["evaluation"]
+    assert len(record["evaluation"]["decodings"]["max"]["nme_images"]) == 10
+    assert [r["epoch"] for r in record["validation"]] == [0, 1]
+    assert [r["epoch"] for r in record["train_loss"]] == [0, 1]
+    assert record["train_loss"][0]["logged"] == 2  # 16 faces / batch 8, every step logged
+    assert record["train_seconds"] > 0 and [s["outcome"] for s in record["sessions"]] == [
+        "finished"
+    ]
+    assert len(text) < 8000
+
+    # scored in its folder but not recorded (a grid from before the ledger): recorded again,
+    # neither trained nor scored, the same record
+    path.unlink()
+    again = GridRunner(options, _quiet()).run()
+    assert again.trained == again.evaluated == [] and again.recorded == ["t7-mse-seed0"]
+    assert path.read_text() == text
+
+    # a changed row: its record is refused, naming the file and the key ...
+    changed = _options(tmp_path, _scale(epochs=1), ["t7-mse"], ledger=ledger)
+    with pytest.raises(HeatmarkError, match=rf"{re.escape(str(path))}: .*schedule\.epochs: 2 -> 1"):
+        GridRunner(changed, _quiet()).run()
+    with pytest.raises(HeatmarkError, match=r"--retrain t7-mse-seed0"):
+        grid_statuses(changed)
+    assert path.read_text() == text  # left as it was
+    # ... until --retrain trains it again from scratch (over the old folder) and replaces it
+    retrained = GridRunner(replace(changed, retrain=("t7-mse",)), _quiet()).run()
+    assert retrained.started == retrained.recorded == ["t7-mse-seed0"], retrained
+    record = json.loads(path.read_text())
+    assert record["config"]["schedule"]["epochs"] == 1 and len(record["sessions"]) == 1
+    info = json.loads((runs / "t7-mse-seed0" / "reproduce.json").read_text())
+    assert info["sessions"][-1]["arguments"].endswith("--overwrite")
+
+    out, whole = tmp_path / "page.md", replace(changed, rows=scale_rows(changed.scale))
+    write_page(whole, out, _quiet())  # what --report-only does
+    page = out.read_text()
+    assert re.search(r"\| `t7-mse` \| MSE \| 1/1 \| \d+\.\d\d \|", page), page
+    assert "[`" + str(path) + "`](ledger/t7-mse-seed0.json)" in page
+    assert f"--ledger {ledger}" in page  # the page's command names a ledger off the default
+    figures = sorted(p.name for p in (tmp_path / "page").iterdir())
+    assert figures == ["awing-ablation-ced.png", "mse-vs-awing-loss.png"]
+
+    # a fresh clone: no runs folder at all; the record alone says the run is done
+    shutil.rmtree(runs)
+    summary = GridRunner(changed, _quiet()).run()
+    assert summary.cached == ["t7-mse-seed0"]
+    assert summary.trained == summary.evaluated == summary.recorded == []
+    assert not (runs / "t7-mse-seed0").exists()
+    out.unlink()
+    write_page(whole, out, _quiet())
+    assert out.read_text() == page  # the page comes from the records alone: byte-identical

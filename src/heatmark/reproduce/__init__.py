@@ -4,8 +4,16 @@
 - ``holdout``: the CPU recipes' fixed hold-out as ``train/`` and ``val/`` folders;
 - ``runner``: one ``heatmark train`` process per run, cached, resumed, within a budget;
 - ``evaluation``: scoring a finished run (decodings, robustness protocols);
-- ``results``: the results page (tables, CED and loss plots, budget, provenance);
+- ``ledger``: one committed JSON record per scored run (``docs/results/records/`` for the study):
+  the cache across sessions and machines, and the page's only source;
+- ``results``: the results page from the records (tables, CED and loss plots, budget,
+  provenance);
 - ``measure``: seconds per epoch of each row, for the budget.
+
+``runs/`` is git-ignored and a work session starts from a fresh clone, while the study needs
+more hours than one session: so a scored run's numbers go into a record that is committed, a
+run with a current record is never trained again (even without its run folder), and
+``heatmark reproduce --report-only`` rebuilds the same page from the records on any clone.
 
 The CPU study recipe and its budget
 -----------------------------------

@@ -1,5 +1,6 @@
 """``heatmark reproduce``: the CLI's one entry point into the package (plan, train, measure,
-write the page)."""
+write the page). ``Request.ledger`` is where the run records go (``ledger.default_ledger``:
+docs/results/records/ for the study), ``Request.retrain`` the runs to train again from scratch."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.table import Table as RichTable
 
 from heatmark.errors import HeatmarkError
 from heatmark.reproduce.grid import SCALES, scale_rows, select_rows, shell_command
+from heatmark.reproduce.ledger import TIMING, default_page
 from heatmark.reproduce.runner import (
     GridOptions,
     GridRunner,
@@ -37,16 +39,13 @@ class Request:
     dry_run: bool = False
     report_only: bool = False
     measure: bool = False
+    ledger: Path | None = None
+    """The run records' folder (None: the scale's default, ``ledger.default_ledger``)."""
+    retrain: str | None = None
+    """Runs or rows to train again from scratch, comma-separated (their records are replaced)."""
 
 
-def default_out(scale: str, runs: Path) -> Path:
-    """The page: docs/results.md for the CPU study, docs/results-paper.md for the paper scale,
-    inside the runs folder for the smoke scale (never the repository's page)."""
-    if scale == "study":
-        return Path("docs/results.md")
-    if scale == "paper":
-        return Path("docs/results-paper.md")
-    return runs / "results.md"
+default_out = default_page
 
 
 def _options(request: Request) -> tuple[GridOptions, GridOptions, Path]:
@@ -70,6 +69,11 @@ def _options(request: Request) -> tuple[GridOptions, GridOptions, Path]:
     if request.only is not None and not names:
         raise HeatmarkError("--only: give row or table names, comma-separated")
     rows = select_rows(scale, names)
+    retrain = tuple(n.strip() for n in (request.retrain or "").split(",") if n.strip())
+    if request.retrain is not None and not retrain:
+        raise HeatmarkError("--retrain: give run or row names, comma-separated")
+    if retrain and (request.report_only or request.measure):
+        raise HeatmarkError("--retrain trains runs: not with --report-only or --measure")
     options = GridOptions(
         scale=scale,
         rows=rows,
@@ -80,8 +84,10 @@ def _options(request: Request) -> tuple[GridOptions, GridOptions, Path]:
         jobs=request.jobs,
         threads=request.threads,
         budget_minutes=request.budget_minutes,
+        ledger=request.ledger,
+        retrain=retrain,
     )
-    page = replace(options, rows=scale_rows(scale))
+    page = replace(options, rows=scale_rows(scale), retrain=())
     return options, page, request.out or default_out(scale.name, runs)
 
 
@@ -91,14 +97,16 @@ def page_command(options: GridOptions, out: Path) -> str:
     arguments += ["--runs", str(options.runs), "--out", str(out)]
     if options.data is not None and not options.scale.synthetic:
         arguments += ["--data", str(options.data)]
-    return shell_command(arguments)
+    return shell_command(arguments + options.ledger_arguments())
 
 
 def write_page(page: GridOptions, out: Path, console: Console) -> Path:
-    from heatmark.reproduce.results import scale_timing, write_results
+    """The page from the ledger's records alone (``results.write_results``)."""
+    from heatmark.reproduce.results import page_entries, scale_timing, write_results
 
-    timing, source = scale_timing(page.scale, page.runs)
-    path = write_results(page, grid_statuses(page), out, page_command(page, out), timing, source)
+    timing, source = scale_timing(page.scale, page.ledger_dir)
+    entries = page_entries(page)
+    path = write_results(page, entries, out, page_command(page, out), timing, source)
     console.print(f"results written to {path}", highlight=False)
     return path
 
@@ -106,14 +114,14 @@ def write_page(page: GridOptions, out: Path, console: Console) -> Path:
 def _dry_run(options: GridOptions, console: Console) -> None:
     from heatmark.reproduce.results import scale_timing, state_text
 
-    timing, source = scale_timing(options.scale, options.runs)
+    timing, source = scale_timing(options.scale, options.ledger_dir)
     statuses = grid_statuses(options)
     table = RichTable(title=f"heatmark reproduce --scale {options.scale.name}: plan")
     for column in ("#", "run", "state", "epochs left", "est. minutes (1 thread)"):
         table.add_column(column, justify="right" if column != "run" else "left")
     total = 0.0
     for index, status in enumerate(statuses, start=1):
-        left = 0 if status.state == "done" else status.epochs - status.saved_epochs
+        left = max(0, status.epochs - status.saved_epochs) if status.state != "done" else 0
         seconds = timing.get(status.run.row.name)
         minutes = "?" if seconds is None else f"{seconds * left / 60:.0f}"
         total += (seconds or 0.0) * left
@@ -129,7 +137,8 @@ def _dry_run(options: GridOptions, console: Console) -> None:
         estimate = f"No seconds-per-epoch figures at the {options.scale.name} scale (--measure)."
     console.print(
         f"{estimate} heatmark reproduce writes each run's command to "
-        f"{options.runs}/<run>/reproduce.json; the first one:",
+        f"{options.runs}/<run>/reproduce.json and, once it is scored, its record to "
+        f"{options.ledger_dir}/<run>.json; the first one:",
         highlight=False,
     )
     if statuses:
@@ -148,7 +157,7 @@ def _measure(options: GridOptions, console: Console) -> None:
 
     layout = prepare_layout(options)
     timing = measure_rows(options.scale, options.rows, layout, console=console)
-    path = options.runs / "timing.json"
+    path = options.ledger_dir / TIMING  # committed with the records: the page's budget
     write_timing(path, timing, threads=1)
     console.print(f"seconds per epoch written to {path}", highlight=False)
 
@@ -176,7 +185,8 @@ def run_request(request: Request, console: Console) -> GridSummary | None:
     console.print(
         f"{len(summary.cached)} cached, {len(summary.started)} started, {len(summary.resumed)} "
         f"resumed, {len(summary.finished)} finished, {len(summary.evaluated)} scored, "
-        f"{len(summary.stopped)} stopped at the budget, {len(summary.not_started)} not started",
+        f"{len(summary.recorded)} recorded in {runner.ledger.folder}, {len(summary.stopped)} "
+        f"stopped at the budget, {len(summary.not_started)} not started",
         highlight=False,
     )
     if summary.failed:

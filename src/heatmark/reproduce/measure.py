@@ -5,9 +5,10 @@ Each row's seed-0 config is built as the grid would train it (same data, network
 core the ``--jobs`` arithmetic needs). The time is the process's CPU time, not the wall clock:
 on one thread it is what the step costs a core of its own, and other work on the machine (which
 stretches the wall clock) barely changes it. Seconds per epoch = seconds per step x steps per
-epoch. Nothing is written to the run folders; the result goes to ``runs/timing.json``. Rough
-by nature: memory-bandwidth contention still counts, and the Sinkhorn loss's cost changes as
-the maps sharpen (its iterations run to a tolerance).
+epoch. Nothing is written to the run folders; the result goes to the ledger's ``timing.json``
+(``docs/results/records/timing.json`` for the study: committed, the page's budget). Rough by
+nature: memory-bandwidth contention still counts, and the Sinkhorn loss's cost changes as the
+maps sharpen (its iterations run to a tolerance).
 """
 
 from __future__ import annotations

@@ -1,20 +1,19 @@
 """The results page: tables of every row (mean and spread over seeds), CED and loss-curve
 plots, the budget arithmetic, and where every number comes from.
 
-Written from whatever is finished (rows without a scored run say so), so it can be regenerated
-at any time (``heatmark reproduce --report-only``). Figures go to a folder named after the page
-(``docs/results.md`` -> ``docs/results/*.png``); each caption names its run folders and the
-command that makes them.
+Written from the ledger's records alone (``heatmark.reproduce.ledger``; rows without a record
+say *pending*), never from run folders: ``heatmark reproduce --report-only`` on a fresh clone
+without ``runs/`` writes the same page, byte for byte (it has no clock time; its provenance
+line comes from the records). Figures go to a folder named after the page
+(``docs/results.md`` -> ``docs/results/*.png``); each caption names the records it is drawn
+from, the run folders those came from, and the command that makes them.
 """
 
 from __future__ import annotations
 
-import csv
+import json
 import math
 import os
-import platform
-import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from heatmark.codec import Decoding
-from heatmark.reproduce.grid import ROWS, TABLES, Row, Scale, Table, shell_command
+from heatmark.reproduce.grid import ROWS, TABLES, Row, Run, Scale, Table, shell_command
+from heatmark.reproduce.ledger import TIMING, canonical_runs
 from heatmark.reproduce.runner import TRAIN_LOG, GridOptions, RunStatus
 
 DECODING_TITLES = {Decoding.GET_MAX.value: "GET_MAX", Decoding.GET_BC.value: "GET_BC"}
@@ -37,11 +37,26 @@ PROTOCOL_TITLES = {
 # ---------------------------------------------------------------------------------- numbers
 
 
-def _values(statuses: Sequence[RunStatus], path: Sequence[str]) -> list[float]:
-    """The metric at ``path`` inside each scored run's evaluation (missing/None left out)."""
+@dataclass
+class Entry:
+    """A run of the grid on the page: its record (None: not recorded yet) and the record's
+    file; ``epochs``: what the grid trains it for."""
+
+    run: Run
+    record: dict[str, Any] | None
+    path: Path
+    epochs: int
+
+    @property
+    def evaluation(self) -> dict[str, Any]:
+        return (self.record or {}).get("evaluation") or {}
+
+
+def _values(entries: Sequence[Entry], path: Sequence[str]) -> list[float]:
+    """The metric at ``path`` inside each recorded run's evaluation (missing/None left out)."""
     out = []
-    for status in statuses:
-        node: Any = status.evaluation
+    for entry in entries:
+        node: Any = entry.evaluation
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, int | float) and math.isfinite(node):
@@ -62,14 +77,18 @@ def mean_spread(values: Sequence[float], scale: float = 100.0, digits: int = 2) 
 
 @dataclass
 class RowRuns:
-    """A row with the status of each of its seeds."""
+    """A row with the entry of each of its seeds."""
 
     row: Row
-    statuses: list[RunStatus]
+    entries: list[Entry]
 
     @property
-    def scored(self) -> list[RunStatus]:
-        return [s for s in self.statuses if s.state == "done"]
+    def scored(self) -> list[Entry]:
+        return [e for e in self.entries if e.record is not None]
+
+    def seed0(self) -> Entry | None:
+        """Seed 0's entry when it is recorded (the one the figures draw)."""
+        return next((e for e in self.scored if e.run.seed == 0), None)
 
     @property
     def own(self) -> str:
@@ -82,15 +101,12 @@ class RowRuns:
         return _values(self.scored, ("robustness", decoding, protocol, name))
 
     def seeds_cell(self) -> str:
-        """``scored/planned``, with what the unscored seeds are doing (pending runs say so)."""
+        """``recorded/planned``, saying so when seeds are pending."""
         done = len(self.scored)
-        cell = f"{done}/{len(self.statuses)}"
-        busy = [s for s in self.statuses if s.state != "done"]
-        if busy and all(s.state == "pending" for s in busy):
-            return cell + (" (pending)" if done else " pending")
-        if busy:
-            cell += " (" + ", ".join(_short_state(s) for s in busy) + ")"
-        return cell
+        cell = f"{done}/{len(self.entries)}"
+        if done == len(self.entries):
+            return cell
+        return cell + (" (pending)" if done else " pending")
 
     def cell(self, values: list[float], scale: float = 100.0, digits: int = 2) -> str:
         """``mean_spread``, or *pending* while no seed of the row is scored."""
@@ -102,20 +118,12 @@ def _last_outcome(status: RunStatus) -> str | None:
     return sessions[-1].get("outcome") if sessions else None
 
 
-def _short_state(status: RunStatus) -> str:
-    seed = f"seed {status.run.seed}"
-    if status.state == "pending":
-        return f"{seed} pending"
-    if _last_outcome(status) == "failed":
-        return f"{seed} failed"
-    if status.state == "trained":
-        return f"{seed} not scored yet"
-    return f"{seed} at epoch {status.saved_epochs}/{status.epochs}"
-
-
 def state_text(status: RunStatus) -> str:
+    """A run's state on this machine (``--dry-run``: the page knows only the records)."""
     if status.state == "done":
-        return "done"
+        return "done (recorded)"
+    if status.state == "scored":
+        return "scored, its record is written next time"
     if _last_outcome(status) == "failed":
         return f"failed (see {status.run_dir / TRAIN_LOG})"
     if status.state == "trained":
@@ -147,13 +155,13 @@ def difference_cell(row: RowRuns, other: RowRuns | None) -> str:
 
 
 def _curves(rows: Sequence[RowRuns], label_decoding: bool) -> dict:
-    """Seed 0's per-image NMEs of each scored row, in its own decoding."""
+    """Seed 0's per-image NMEs of each recorded row, in its own decoding."""
     curves = {}
     for entry in rows:
-        first = next((s for s in entry.scored if s.run.seed == 0), None)
+        first = entry.seed0()
         if first is None:
             continue
-        node = (first.evaluation or {}).get("decodings", {}).get(entry.own, {})
+        node = first.evaluation.get("decodings", {}).get(entry.own, {})
         if not node.get("nme_images"):
             continue
         values = [np.nan if v is None else v for v in node["nme_images"]]
@@ -167,10 +175,10 @@ def _curves(rows: Sequence[RowRuns], label_decoding: bool) -> dict:
 def _robust_curves(rows: Sequence[RowRuns], protocol: str) -> dict:
     curves = {}
     for entry in rows:
-        first = next((s for s in entry.scored if s.run.seed == 0), None)
+        first = entry.seed0()
         if first is None:
             continue
-        cell = (first.evaluation or {}).get("robustness", {}).get(entry.own, {}).get(protocol)
+        cell = first.evaluation.get("robustness", {}).get(entry.own, {}).get(protocol)
         if not cell:
             continue
         values = [np.nan if v is None else v for v in cell["nme_images"]]
@@ -185,17 +193,10 @@ def _plot_ced(curves: dict, path: Path, title: str, max_error: float) -> None:
     plot_ced(curves, path, max_error=max_error, title=title, xlabel="image NME (inter-ocular)")
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    try:
-        with path.open(newline="") as handle:
-            return list(csv.DictReader(handle))
-    except OSError:
-        return []
-
-
-def plot_loss_curves(rows: Sequence[RowRuns], path: Path, title: str) -> list[Path]:
-    """Training loss (relative to its first logged value) and validation NME against epochs,
-    from the seed-0 runs' ``steps.csv`` and ``validation.csv``; the run folders drawn."""
+def plot_loss_curves(rows: Sequence[RowRuns], path: Path, title: str) -> list[Entry]:
+    """Mean training loss of each epoch (relative to the first epoch's) and validation NME
+    against epochs, from the seed-0 records' ``train_loss`` and ``validation``; the entries
+    drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -203,29 +204,33 @@ def plot_loss_curves(rows: Sequence[RowRuns], path: Path, title: str) -> list[Pa
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
     drawn = []
-    for entry in rows:
-        status = next((s for s in entry.statuses if s.run.seed == 0), None)
-        if status is None:
+    for row in rows:
+        entry = row.seed0()
+        if entry is None:
             continue
-        steps = _read_csv(status.run_dir / "steps.csv")
-        if not steps:
+        record = entry.record or {}
+        losses = [r for r in record.get("train_loss") or [] if r.get("loss") is not None]
+        if not losses or not losses[0]["loss"]:
             continue
-        per_epoch = max(int(r["step"]) for r in steps) + 1
-        x = [int(r["epoch"]) + (int(r["step"]) + 1) / per_epoch for r in steps]
-        loss = np.array([float(r["loss"]) for r in steps])
-        left.plot(x, loss / loss[0], label=entry.row.label, linewidth=0.9)
-        val = _read_csv(status.run_dir / "validation.csv")
+        first = losses[0]["loss"]
+        left.plot(
+            [r["epoch"] + 1 for r in losses],
+            [r["loss"] / first for r in losses],
+            marker=".",
+            label=row.row.label,
+        )
+        val = [r for r in record.get("validation") or [] if r.get("nme") is not None]
         if val:
             right.plot(
-                [int(r["epoch"]) + 1 for r in val],
-                [100 * float(r["nme"]) for r in val],
+                [r["epoch"] + 1 for r in val],
+                [100 * r["nme"] for r in val],
                 marker="o",
-                label=entry.row.label,
+                label=row.row.label,
             )
-        drawn.append(status.run_dir)
+        drawn.append(entry)
     left.set_yscale("log")
     left.set_xlabel("epoch")
-    left.set_ylabel("training loss / first logged value")
+    left.set_ylabel("mean training loss / first epoch's")
     left.set_title("training loss (each loss in its own unit)")
     right.set_xlabel("epoch")
     right.set_ylabel("validation NME (%)")
@@ -245,20 +250,17 @@ def plot_loss_curves(rows: Sequence[RowRuns], path: Path, title: str) -> list[Pa
 # ---------------------------------------------------------------------------------- page
 
 
-def _git_revision() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return head + (" with uncommitted changes" if dirty else "")
+def _provenance(entries: Sequence[Entry]) -> str:
+    """Which heatmark commits and machines the records come from (sorted: deterministic)."""
+    records = [e.record for e in entries if e.record is not None]
+    if not records:
+        return "No run is recorded yet."
+    commits = sorted({str(r.get("commit") or "unknown") for r in records})
+    machines = sorted({str(r.get("machine") or "unknown") for r in records})
+    return (
+        f"Recorded at heatmark commit(s) {', '.join(f'`{c}`' for c in commits)} "
+        f"(`+dirty`: with uncommitted changes), on {'; '.join(machines)}."
+    )
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -267,26 +269,35 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return lines + [""]
 
 
-def _dirs(rows: Sequence[RowRuns], seed0: bool = True) -> str:
-    dirs = [
-        str(s.run_dir) for entry in rows for s in entry.scored if (s.run.seed == 0 or not seed0)
-    ]
-    return ", ".join(f"`{d}`" for d in dirs) or "none yet"
+def _link(path: Path, out: Path) -> str:
+    """A link to ``path`` relative to the page ``out``, showing the path."""
+    return f"[`{path.as_posix()}`]({Path(os.path.relpath(path, out.parent)).as_posix()})"
+
+
+def _source(entry: Entry, out: Path) -> str:
+    """The record a number comes from, and the run folder it was made in."""
+    folder = (entry.record or {}).get("run_dir")
+    return _link(entry.path, out) + (f" (from `{folder}`)" if folder else "")
+
+
+def _sources(entries: Sequence[Entry], out: Path) -> str:
+    return ", ".join(_source(e, out) for e in entries) or "none yet"
 
 
 def _only_command(options: GridOptions, names: Sequence[str]) -> str:
     arguments = ["reproduce", "--scale", options.scale.name, "--only", ",".join(names)]
     arguments += ["--seeds", str(options.seeds), "--runs", str(options.runs)]
-    return shell_command(arguments)
+    return shell_command(arguments + options.ledger_arguments())
 
 
 def budget_lines(
-    options: GridOptions, statuses: Sequence[RunStatus], timing: dict[str, float], source: str
+    options: GridOptions, entries: Sequence[Entry], timing: dict[str, float], source: str
 ) -> list[str]:
-    """The budget arithmetic: seconds per epoch x epochs x seeds per row, and the total."""
-    rows: dict[str, list[RunStatus]] = {row.name: [] for row in ROWS}
-    for status in statuses:
-        rows[status.run.row.name].append(status)
+    """The budget arithmetic: seconds per epoch x epochs x seeds per row, and the total; then
+    the training time the records hold so far."""
+    rows: dict[str, list[Entry]] = {row.name: [] for row in ROWS}
+    for entry in entries:
+        rows[entry.run.row.name].append(entry)
     rows = {name: group for name, group in rows.items() if group}
     table, total, missing = [], 0.0, []
     for name, group in rows.items():
@@ -329,35 +340,60 @@ def budget_lines(
         )
     if missing:
         lines.append(f"Not measured at this scale: {', '.join(missing)}.")
-    return [*lines, ""]
+    return [*lines, "", *_spent_lines(entries)]
+
+
+def _spent_lines(entries: Sequence[Entry]) -> list[str]:
+    """The training time the records hold (the sum of each run's training sessions)."""
+    recorded = [e.record for e in entries if e.record is not None]
+    if not recorded:
+        return []
+    seconds = sum(float(r.get("train_seconds") or 0.0) for r in recorded)
+    return [
+        f"Recorded so far: {len(recorded)} of {len(entries)} runs, {seconds / 3600:.1f} hours of "
+        "training wall time (the sum of their training sessions, runs trained side by side "
+        "counted each).",
+        "",
+    ]
+
+
+def page_entries(options: GridOptions) -> list[Entry]:
+    """Every run of the grid with its ledger record, read from the ledger alone (a record with
+    another config than the grid gives now is a ``HeatmarkError`` naming it)."""
+    ledger = options.make_ledger()
+    return [
+        Entry(run, ledger.load(run), ledger.path(run), ledger.config(run).schedule.epochs)
+        for run in options.plan()
+    ]
 
 
 def write_results(
     options: GridOptions,
-    statuses: Sequence[RunStatus],
+    entries: Sequence[Entry],
     out: Path,
     command: str,
     timing: dict[str, float] | None = None,
     timing_source: str = "",
 ) -> Path:
-    """Write the page (and its figures next to it); returns its path."""
+    """Write the page (and its figures next to it) from the records of ``entries``; returns
+    its path. Nothing in it depends on the clock or on run folders."""
     out = Path(out)
     figures = out.parent / out.stem  # made when the first figure is drawn
     scale = options.scale
+    ledger = options.ledger_dir
     by_row: dict[str, RowRuns] = {}
-    for status in statuses:
-        by_row.setdefault(status.run.row.name, RowRuns(status.run.row, [])).statuses.append(status)
-    done = sum(s.state == "done" for s in statuses)
+    for entry in entries:
+        by_row.setdefault(entry.run.row.name, RowRuns(entry.run.row, [])).entries.append(entry)
+    done = sum(e.record is not None for e in entries)
     lines = [
         f"# Reproduced results: {scale.name} scale",
         "",
-        f"Generated {time.strftime('%Y-%m-%d %H:%M')} by `{command}` from commit "
-        f"{_git_revision()}; {os.cpu_count()} CPU(s), {platform.machine()}, Python "
-        f"{platform.python_version()}.",
+        f"Built by `{command}` from the run records in `{ledger.as_posix()}/` alone (one JSON "
+        f"file per finished and scored run, committed with this page). {_provenance(entries)}",
         "",
-        f"**{done} of {len(statuses)} runs finished** ({options.seeds} seed(s) per row). "
-        "Regenerate this page at any time with the same command and `--report-only`; rows not "
-        "yet run say *pending*.",
+        f"**{done} of {len(entries)} runs finished** ({options.seeds} seed(s) per row). "
+        "Regenerate this page at any time, on any clone, with the same command and "
+        "`--report-only`: it reads nothing but the records; rows not yet recorded say *pending*.",
         "",
         "## How it was made",
         "",
@@ -385,14 +421,24 @@ def write_results(
         "with the row it changes (Δ NME): *within the seed spread* means the difference is no "
         "larger than the max-min range over seeds of either row, i.e. not resolved at this "
         "budget; with one scored seed the spread is unknown and the row says so.",
-        f"- Every run folder `{options.runs}/<row>-seed<k>/` holds `config.yaml`, the logs "
-        "(`steps.csv`, `validation.csv`, `train.log`), the checkpoints, `evaluation.json` (the "
-        "numbers and per-image errors below) and `reproduce.json` (its exact `heatmark train` "
-        "command and every training session).",
+        f"- Source: the records `{ledger.as_posix()}/<row>-seed<k>.json`, the only input of "
+        "this page. Each holds the run's config and exact `heatmark train` command (paths in "
+        f"the default runs folder `{canonical_runs(scale).as_posix()}`, so records compare "
+        "across machines), its scores with the per-image errors, the validation curve, the "
+        "mean training loss of each epoch, its training time and the heatmark commit. "
+        "`heatmark reproduce` writes a record when it has scored a run; the records are "
+        "committed, so the grid continues across sessions and machines: a run whose record "
+        "holds the config the grid gives now is neither trained nor scored again, even on a "
+        "fresh clone without `runs/`. A record with another config is refused, naming it and "
+        "the keys (`--retrain NAME` trains the run again, or delete the record).",
+        f"- The run folders `{options.runs}/<row>-seed<k>/` (not committed) hold what the "
+        "records are made from on the machine that trained them: `config.yaml`, the logs "
+        "(`steps.csv`, `validation.csv`, `train.log`), the checkpoints, `evaluation.json` and "
+        "`reproduce.json` (every training session); each record names its folder.",
         "",
         "## Budget",
         "",
-        *budget_lines(options, statuses, timing or {}, timing_source or "not measured"),
+        *budget_lines(options, entries, timing or {}, timing_source or "not measured"),
     ]
     for table in TABLES:
         rows = [by_row[r.name] for r in _rows_of(table, by_row)]
@@ -403,8 +449,8 @@ def write_results(
         lines += [table.note, ""] if table.note else []
         lines += _table_lines(table, rows, by_row)
         lines += _figure_lines(table, rows, options, figures, out)
-    lines += _pending_lines(statuses)
-    lines += _run_lines(statuses)
+    lines += _pending_lines(entries, ledger)
+    lines += _run_lines(entries, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_suffix(out.suffix + ".tmp")
     temporary.write_text("\n".join(lines).rstrip() + "\n")
@@ -484,94 +530,108 @@ def _figure_lines(
     command = _only_command(options, names)
     multi = any(len(entry.row.decodings) > 1 for entry in rows)
 
-    def figure(path: Path, caption: str, dirs: str) -> None:
+    def figure(path: Path, caption: str, sources: str) -> None:
         relative = os.path.relpath(path, out.parent)
         lines.extend(
             [
                 f"![{caption}]({relative})",
                 "",
-                f"*{caption}.* Seed-0 runs: {dirs}. Made by `{command}`.",
+                f"*{caption}.* Seed-0 records: {sources}. Made by `{command}`.",
                 "",
             ]
         )
 
+    seed0 = [entry for row in rows if (entry := row.seed0()) is not None]
     curves = _curves(rows, multi)
     if curves:
         path = figures / f"{table.name}-ced.png"
         _plot_ced(curves, path, f"{table.name}: CED on the hold-out", 0.1)
-        figure(path, f"CED of the image NMEs, {table.name} (own decoding of each row)", _dirs(rows))
+        caption = f"CED of the image NMEs, {table.name} (own decoding of each row)"
+        figure(path, caption, _sources(seed0, out))
     for protocol in ("occlusion-large",):
         curves = _robust_curves(rows, protocol)
         if curves:
             path = figures / f"{table.name}-{protocol}-ced.png"
             _plot_ced(curves, path, f"{table.name}: CED under {protocol}", 0.3)
-            figure(path, f"CED of the image NMEs under {protocol}, {table.name}", _dirs(rows))
+            caption = f"CED of the image NMEs under {protocol}, {table.name}"
+            figure(path, caption, _sources(seed0, out))
     if table.name == "awing-ablation":
         pair = [entry for entry in rows if entry.row.name in ("t7-mse", "t7-awing", "t7-wmap")]
-        if any(s.state != "pending" and s.run.seed == 0 for e in pair for s in e.statuses):
+        if any(entry.seed0() is not None for entry in pair):
             path = figures / "mse-vs-awing-loss.png"
             drawn = plot_loss_curves(pair, path, "MSE vs AWing (seed 0)")
             relative = os.path.relpath(path, out.parent)
             lines += [
                 f"![MSE vs AWing training curves]({relative})",
                 "",
-                "*MSE vs AWing: training loss relative to its first logged value (log scale) "
-                "and hold-out NME during training, from `steps.csv` / `validation.csv` of "
-                + (", ".join(f"`{d}`" for d in drawn) or "no run yet")
-                + f".* Made by `{_only_command(options, [e.row.name for e in pair])}`.",
+                "*MSE vs AWing: mean training loss of each epoch relative to the first epoch's "
+                "(log scale) and hold-out NME during training, from the `train_loss` and "
+                f"`validation` of {_sources(drawn, out)}.* Made by "
+                f"`{_only_command(options, [e.row.name for e in pair])}`.",
                 "",
             ]
     return lines
 
 
-def _pending_lines(statuses: Sequence[RunStatus]) -> list[str]:
-    waiting = [s for s in statuses if s.state != "done"]
+def _pending_lines(entries: Sequence[Entry], ledger: Path) -> list[str]:
+    waiting = [e for e in entries if e.record is None]
     lines = ["## Pending runs", ""]
     if not waiting:
-        return [*lines, "None: every run of the grid is finished and scored.", ""]
-    lines += [f"- `{s.run.name}`: {state_text(s)}" for s in waiting]
+        return [*lines, "None: every run of the grid is finished, scored and recorded.", ""]
+    lines += [
+        f"Runs without a record in `{ledger.as_posix()}/` (`heatmark reproduce --dry-run` "
+        "shows how far each one is on this machine):",
+        "",
+    ]
+    lines += [f"- `{e.run.name}`: pending" for e in waiting]
     return [*lines, ""]
 
 
-def _run_lines(statuses: Sequence[RunStatus]) -> list[str]:
+def _run_lines(entries: Sequence[Entry], out: Path) -> list[str]:
     lines = [
         "## Runs",
         "",
-        "Every run, its folder, state and training time; the command trains it from scratch "
-        "(`heatmark reproduce` adds `--resume RUN` to continue one).",
+        "Every run, its record, the folder it was trained in, its training time (the sum of its "
+        "sessions) and the heatmark commit it was recorded at; the command trains it from "
+        "scratch in the default runs folder (`heatmark reproduce` adds `--resume RUN` to "
+        "continue one).",
         "",
     ]
     rows = []
-    for status in statuses:
-        seconds = status.train_seconds
+    for entry in entries:
+        record = entry.record
+        if record is None:
+            rows.append([f"`{entry.run.name}`", "pending", "-", "-", "-"])
+            continue
+        seconds = float(record.get("train_seconds") or 0.0)
         rows.append(
             [
-                f"`{status.run.name}`",
-                f"`{status.run_dir}`",
-                state_text(status),
+                f"`{entry.run.name}`",
+                _link(entry.path, out),
+                f"`{record.get('run_dir', '?')}`",
                 f"{seconds / 60:.1f} min" if seconds else "-",
+                f"`{record.get('commit') or 'unknown'}`",
             ]
         )
-    lines += _md_table(("run", "folder", "state", "training time"), rows)
+    lines += _md_table(("run", "record", "run folder", "training time", "commit"), rows)
     lines += ["<details><summary>Commands</summary>", ""]
-    for status in statuses:
-        command = status.info.get("command")
+    for entry in entries:
+        command = (entry.record or {}).get("command")
         if command:
-            lines += [f"`{status.run.name}`:", "", "```sh", command, "```", ""]
+            lines += [f"`{entry.run.name}`:", "", "```sh", command, "```", ""]
     lines += ["</details>", ""]
     return lines
 
 
-def scale_timing(scale: Scale, runs: Path) -> tuple[dict[str, float], str]:
-    """Seconds per epoch per row: ``runs/timing.json`` (``--measure``) if present, else the
-    scale's built-in measurement."""
-    import json
-
-    path = runs / "timing.json"
+def scale_timing(scale: Scale, ledger: Path) -> tuple[dict[str, float], str]:
+    """Seconds per epoch per row: the ledger's ``timing.json`` (``--measure``, committed with
+    the records) if present, else the scale's built-in measurement (never a run folder's file:
+    the page must be the same on a fresh clone)."""
+    path = ledger / TIMING
     try:
         measured = json.loads(path.read_text())
         return {k: float(v) for k, v in measured["seconds_per_epoch"].items()}, (
-            f"measured by `heatmark reproduce --measure` into `{path}`"
+            f"measured by `heatmark reproduce --measure` into `{path.as_posix()}`"
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass

@@ -1,12 +1,16 @@
 """Training the grid: one ``heatmark train`` process per run, cached, resumed, within a budget.
 
-- Cache: a run is done when its folder holds an ``evaluation.json`` of its current ``last``
-  checkpoint after the last epoch; a second invocation skips it (it neither trains nor
-  scores it again). A run folder whose ``config.yaml`` differs from what the grid would train
-  now (a row was changed) is an error naming the folder and the keys, never silently reused.
+- Cache: a run is done when the ledger (``heatmark.reproduce.ledger``: ``docs/results/records/``
+  for the study, committed) holds its record and the record's config is the one the grid
+  gives now; a done run is neither trained nor scored again, even where its run folder does not
+  exist (a fresh clone). A record with another config is an error naming the file and the keys
+  (``--retrain NAME`` trains the run again, or delete the record). A run folder whose
+  ``config.yaml`` differs from what the grid would train now is an error too, never silently
+  reused. A finished run scored in its folder (``evaluation.json`` of its current ``last``) but
+  not recorded gets its record on the next invocation, without training or scoring.
 - Resume: a run with a saved epoch continues with ``heatmark train ... --resume RUN`` (the
   trainer's own, epoch-granular resume: a stop mid-epoch redoes that epoch); one stopped before
-  its first epoch ended starts again with ``--overwrite``.
+  its first epoch ended, or named by ``--retrain``, starts again with ``--overwrite``.
 - Budget: after ``budget_minutes`` no run starts, and the running ones get SIGTERM, which the
   trainer answers by stopping after the current step with ``last`` intact (exit 143); the next
   invocation resumes them. SIGINT/SIGTERM of ``heatmark reproduce`` itself do the same, then
@@ -15,9 +19,10 @@
   ``jobs`` > 1 that many runs train at once, each on ``threads`` CPU threads.
 
 Each run folder gets ``reproduce.json`` (row, seed, scale, the exact ``heatmark train`` command
-and every session: when, from which epoch to which, exit status) and ``train.log`` (the trainer's
-output). Runs are children in their own session (a terminal's Ctrl-C reaches only this process,
-which stops them with exactly one signal) and, on Linux, get SIGTERM if this process dies.
+and every session: when, at which heatmark commit, from which epoch to which, exit status) and
+``train.log`` (the trainer's output); once scored, the run's record goes to the ledger. Runs are
+children in their own session (a terminal's Ctrl-C reaches only this process, which stops them
+with exactly one signal) and, on Linux, get SIGTERM if this process dies.
 """
 
 from __future__ import annotations
@@ -51,6 +56,13 @@ from heatmark.reproduce.grid import (
     train_command,
 )
 from heatmark.reproduce.holdout import materialise_holdout
+from heatmark.reproduce.ledger import (
+    NEUTRAL_KEYS,
+    Ledger,
+    default_ledger,
+    heatmark_commit,
+    holdout_identity,
+)
 from heatmark.train.config import (
     Config,
     config_differences,
@@ -61,9 +73,6 @@ from heatmark.train.config import (
 RUN_INFO = "reproduce.json"
 TRAIN_LOG = "train.log"
 LOCK = ".reproduce.lock"
-NEUTRAL_KEYS = frozenset({"train.progress", "train.log_every", "data.workers", "train.device"})
-"""Settings that may differ between sessions of a run: they change neither data nor numbers
-(``train.device``: the same run may continue on another machine)."""
 STOPPED_CODES = frozenset({130, 143, -signal.SIGINT, -signal.SIGTERM})
 """Exit statuses of a trainer stopped by SIGINT/SIGTERM (cleanly, or before it could catch it)."""
 KILL_AFTER_SECONDS = 600.0
@@ -93,6 +102,10 @@ class RunStatus:
     info: dict[str, Any]
     neutral_changes: bool = False
     """The folder's config differs from the grid's only in ``NEUTRAL_KEYS``."""
+    record: dict[str, Any] | None = None
+    """The run's ledger record (it holds the current config): the run is done."""
+    fresh: bool = False
+    """``--retrain``: start from scratch whatever the folder holds (``--overwrite``)."""
 
     @property
     def epochs(self) -> int:
@@ -100,9 +113,12 @@ class RunStatus:
 
     @property
     def state(self) -> str:
-        """``done`` (trained and scored), ``trained`` (to score), ``partial`` or ``pending``."""
+        """``done`` (recorded in the ledger), ``scored`` (its folder is scored: to record),
+        ``trained`` (to score), ``partial`` or ``pending``."""
+        if self.record is not None:
+            return "done"
         if self.saved_epochs >= self.epochs:
-            return "done" if self.evaluation is not None else "trained"
+            return "scored" if self.evaluation is not None else "trained"
         return "partial" if self.has_files else "pending"
 
     @property
@@ -126,10 +142,35 @@ def _read_info(run_dir: Path) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
-def inspect_run(run: Run, scale: Scale, layout: Layout) -> RunStatus:
-    """The run's status; a ``HeatmarkError`` when its folder was trained with another config."""
+def _has_files(run_dir: Path) -> bool:
+    """The trainer has written something there (a fresh start must pass ``--overwrite``)."""
+    return any(
+        (run_dir / name).exists()
+        for name in ("config.yaml", "steps.csv", "last.json", "last.json.tmp", "last.safetensors")
+    )
+
+
+def inspect_run(
+    run: Run,
+    scale: Scale,
+    layout: Layout,
+    ledger: Ledger | None = None,
+    retrain: bool = False,
+) -> RunStatus:
+    """The run's status: done when ``ledger`` holds its record, else what its folder holds; a
+    ``HeatmarkError`` when the record or the folder has another config than the grid gives now.
+    ``retrain``: neither the record nor the folder counts, the run starts from scratch."""
     config = run_config(run, scale, layout)
     run_dir = layout.run_dir(run)
+    if retrain:
+        return RunStatus(run, run_dir, config, 0, _has_files(run_dir), None, {}, fresh=True)
+    record = ledger.load(run) if ledger is not None else None
+    if record is not None:
+        evaluation = record["evaluation"]
+        info = _read_info(run_dir)
+        return RunStatus(
+            run, run_dir, config, config.schedule.epochs, True, evaluation, info, record=record
+        )
     neutral = False
     saved_config = run_dir / "config.yaml"
     if saved_config.is_file():
@@ -141,15 +182,12 @@ def inspect_run(run: Run, scale: Scale, layout: Layout) -> RunStatus:
             listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in real[:6])
             raise HeatmarkError(
                 f"{run_dir}: trained with another config than row {run.row.name} gives now "
-                f"({listed}{'; ...' if len(real) > 6 else ''}); remove that folder to retrain "
-                "it, or pass another --runs"
+                f"({listed}{'; ...' if len(real) > 6 else ''}); train it again with "
+                f"--retrain {run.name}, remove that folder, or pass another --runs"
             )
         neutral = bool(differences)
     saved = _saved_epochs(run_dir)
-    has_files = saved > 0 or any(
-        (run_dir / name).exists()
-        for name in ("config.yaml", "steps.csv", "last.json", "last.json.tmp", "last.safetensors")
-    )
+    has_files = saved > 0 or _has_files(run_dir)
     evaluation = read_evaluation(run_dir) if saved >= config.schedule.epochs else None
     return RunStatus(
         run, run_dir, config, saved, has_files, evaluation, _read_info(run_dir), neutral
@@ -170,6 +208,42 @@ class GridOptions:
     threads: int | None = None
     budget_minutes: float | None = None
     batch_size: int = 16
+    ledger: Path | None = None
+    """The records' folder (None: ``ledger.default_ledger`` of the scale)."""
+    retrain: tuple[str, ...] = ()
+    """Run or row names to train again from scratch (their records are replaced)."""
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.ledger or default_ledger(self.scale.name, self.runs)
+
+    def ledger_arguments(self) -> list[str]:
+        """``--ledger DIR`` when the records are not in the scale's default folder."""
+        if self.ledger_dir == default_ledger(self.scale.name, self.runs):
+            return []
+        return ["--ledger", str(self.ledger_dir)]
+
+    def make_ledger(self) -> Ledger:
+        """The grid's ledger; its hold-out is compared when this runs folder has one."""
+        holdout = None
+        if not self.scale.synthetic:
+            holdout = holdout_identity(self.runs / "split", self.data)
+        return Ledger(self.ledger_dir, self.scale, self.device, holdout)
+
+    def retrain_runs(self) -> set[str]:
+        """The run names ``retrain`` names (a row name: each of its seeds); an unknown name is
+        a ``HeatmarkError`` listing the grid's runs."""
+        plan = self.plan()
+        chosen: set[str] = set()
+        for name in self.retrain:
+            found = [run.name for run in plan if name in (run.name, run.row.name)]
+            if not found:
+                raise HeatmarkError(
+                    f"--retrain {name!r}: no such run or row in this grid; runs: "
+                    + ", ".join(run.name for run in plan)
+                )
+            chosen.update(found)
+        return chosen
 
     @property
     def job_count(self) -> int:
@@ -245,13 +319,15 @@ class Job:
 
 @dataclass
 class GridSummary:
-    """What one invocation did, by run name."""
+    """What one invocation did, by run name (``cached``: neither trained nor scored this time;
+    ``recorded``: ledger records written, after scoring or for a run scored earlier)."""
 
     cached: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
     evaluated: list[str] = field(default_factory=list)
+    recorded: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     not_started: list[str] = field(default_factory=list)
@@ -282,6 +358,7 @@ class GridRunner:
         self.poll = poll_seconds
         self.signal: int | None = None
         self.summary = GridSummary()
+        self.ledger = options.make_ledger()
         self._samples: dict[tuple, tuple[list, Path | None]] = {}
 
     # ------------------------------------------------------------------ public
@@ -289,11 +366,19 @@ class GridRunner:
         """Train and score what is missing. Raises ``ReproduceInterrupted`` after a signal
         (the runs stopped cleanly); failed runs are listed in the summary."""
         options = self.options
+        retrain = options.retrain_runs()
         layout = prepare_layout(options)
+        self.ledger = options.make_ledger()  # with the hold-out just materialised
         with grid_lock(options.runs), self._signals():
-            statuses = [inspect_run(run, options.scale, layout) for run in options.plan()]
+            statuses = [
+                inspect_run(run, options.scale, layout, self.ledger, run.name in retrain)
+                for run in options.plan()
+            ]
+            for status in statuses:
+                if status.state == "scored":  # scored before the ledger had its record
+                    self._write_record(status, status.evaluation or {})
             self.summary.cached = [s.run.name for s in statuses if s.state == "done"]
-            queue = [s for s in statuses if s.state != "done"]
+            queue = [s for s in statuses if s.state not in ("done", "scored")]  # scored: failed
             self._loop(queue, layout)
         if self.signal is not None:
             name = signal.Signals(self.signal).name
@@ -415,13 +500,20 @@ class GridRunner:
         run, run_dir = status.run, status.run_dir
         arguments = train_command(run, options.scale, layout)
         extra: list[str] = []
-        resumed = (run_dir / "last.json").exists() or (run_dir / "last.json.tmp").exists()
+        resumed = not status.fresh and (
+            (run_dir / "last.json").exists() or (run_dir / "last.json.tmp").exists()
+        )
         if resumed:
             extra = ["--resume", str(run_dir)]
             if status.neutral_changes:
                 extra.append("--allow-changes")
         elif status.has_files:
-            extra = ["--overwrite"]  # stopped before its first epoch was saved
+            extra = ["--overwrite"]  # stopped before its first epoch was saved, or --retrain
+        if status.fresh and self.ledger.path(run).is_file():
+            # --retrain: the old record goes once the new run starts (a budget that runs out
+            # before keeps it); the new one is written when the run is scored
+            self.ledger.path(run).unlink()
+            self.console.print(f"--retrain: removed {self.ledger.path(run)}", highlight=False)
         run_dir.mkdir(parents=True, exist_ok=True)
         info = dict(status.info)
         info.update(
@@ -440,6 +532,7 @@ class GridRunner:
             "from_epoch": status.saved_epochs,
             "arguments": shell_command([*arguments, *extra]),
             "threads": options.thread_count,
+            "commit": heatmark_commit(),
         }
         info["sessions"].append(session)
         status.info = info
@@ -570,6 +663,21 @@ class GridRunner:
             f"{result['images']} faces) in {result['seconds']:.0f} s",
             highlight=False,
         )
+        self._write_record(status, result)
+
+    def _write_record(self, status: RunStatus, evaluation: dict[str, Any]) -> None:
+        """Write the run's ledger record (the run is then done everywhere the ledger is)."""
+        run, name = status.run, status.run.name
+        try:
+            record = self.ledger.build(run, status.run_dir, evaluation, _read_info(status.run_dir))
+            path = self.ledger.write(run, record)
+        except (OSError, ValueError, TypeError, HeatmarkError) as error:
+            self.summary.failed[name] = f"writing its record failed: {error}"
+            self.console.print(f"[red]recording {name} failed[/]: {error}")
+            return
+        status.record = record
+        self.summary.recorded.append(name)
+        self.console.print(f"recorded {name} in {path}", highlight=False)
 
 
 def _progress(console: Console) -> Progress:
@@ -595,5 +703,9 @@ def _tail(path: Path, lines: int = 8) -> str:
 
 def grid_statuses(options: GridOptions) -> list[RunStatus]:
     """The status of every run of the grid (nothing is trained or created)."""
-    layout = options.layout()
-    return [inspect_run(run, options.scale, layout) for run in options.plan()]
+    layout, ledger = options.layout(), options.make_ledger()
+    retrain = options.retrain_runs()
+    return [
+        inspect_run(run, options.scale, layout, ledger, run.name in retrain)
+        for run in options.plan()
+    ]
