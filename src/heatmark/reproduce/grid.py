@@ -203,6 +203,14 @@ def _wass(sigma: str, **extra: Any) -> tuple[Override, ...]:
     )
 
 
+CPN_SUPERVISION = {
+    "sigma_scales": [1.0, 1.21, 1.43, 1.86, 1.0],
+    "weights": [0.125, 0.125, 0.125, 0.125, 1.0],
+    "hard_keypoints": 32,
+}
+"""CPN's released-code supervision (configs/cpn_300w.yaml explains the numbers)."""
+
+
 def _l2(sigma: str) -> tuple[Override, ...]:
     return (("loss", {"name": "mse"}), ("codec.sigma", Param(sigma)), ("eval.decoding", "max"))
 
@@ -332,16 +340,16 @@ ROWS: tuple[Row, ...] = (
     # scale parameter, so each scale sizes it to its budget.
     *(
         row
-        for arch, label, table in (
-            ("simple_baselines", "SimpleBaselines", "other-models"),
-            ("cpn", "CPN", "gpu-models"),
+        for arch, label, table, extra in (
+            ("simple_baselines", "SimpleBaselines", "other-models", ()),
+            ("cpn", "CPN", "gpu-models", (("train.supervision", CPN_SUPERVISION),)),
         )
         for row in (
             Row(
                 f"{arch.replace('_', '-')}-l2-s3",
                 table,
                 f"{label}, heatmap L2, sigma 3 (eq.)",
-                (("model", Param(f"{arch}_model")), *_l2("sigma_wide")),
+                (("model", Param(f"{arch}_model")), *_l2("sigma_wide"), *extra),
                 decodings=BOTH,
                 protocols=ROBUSTNESS,
                 priority=6,
@@ -350,7 +358,7 @@ ROWS: tuple[Row, ...] = (
                 f"{arch.replace('_', '-')}-wass-s3",
                 table,
                 f"{label}, Wasserstein, sigma 3 (eq.)",
-                (("model", Param(f"{arch}_model")), *_wass("sigma_wide")),
+                (("model", Param(f"{arch}_model")), *_wass("sigma_wide"), *extra),
                 f"{arch.replace('_', '-')}-l2-s3",
                 decodings=BC_FIRST,
                 protocols=ROBUSTNESS,
