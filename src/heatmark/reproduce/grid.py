@@ -26,7 +26,10 @@ from heatmark.codec import Decoding
 from heatmark.errors import ConfigError, HeatmarkError
 from heatmark.train.config import Config, load_config, parse_yaml
 
-ROBUSTNESS = ("clean", "occlusion-medium", "occlusion-large")
+CROSS_DOMAIN = "synthetic-faces"
+"""The grid's cross-domain protocol: the clean hold-out protocol on rendered faces
+(``heatmark.data.synthetic.cross_domain_faces``), a domain no grid run trains on."""
+ROBUSTNESS = ("clean", "occlusion-medium", "occlusion-large", CROSS_DOMAIN)
 """The robustness protocols of the Wasserstein rows (``heatmark.robustness``)."""
 BOTH = (Decoding.GET_MAX, Decoding.GET_BC)
 BC_FIRST = (Decoding.GET_BC, Decoding.GET_MAX)
