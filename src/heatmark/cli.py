@@ -440,11 +440,9 @@ DataOption = Annotated[
     typer.Option(
         "--data",
         help="dataset (any supported format), or synthetic[:N] for N rendered faces "
-        "(a cross-domain set, seed 7; default 200)",
+        "(the cross-domain set, seed 7; default 200)",
     ),
 ]
-SYNTHETIC_SEED = 7
-"""Seed of ``--data synthetic``: not the seeds training on synthetic faces uses (0 and 1)."""
 HoldoutOption = Annotated[
     bool,
     typer.Option(
@@ -460,11 +458,11 @@ def _suite_samples(data: Path, holdout: bool) -> list:
 
     name, _, count = str(data).partition(":")
     if name == "synthetic":
-        from heatmark.data.synthetic import synthetic_faces
+        from heatmark.data.synthetic import CROSS_DOMAIN_COUNT, cross_domain_faces
 
         if count and not (count.isdigit() and int(count) > 0):
             raise HeatmarkError(f"--data {data}: expected synthetic or synthetic:N, N > 0")
-        return synthetic_faces(int(count or 200), seed=SYNTHETIC_SEED, size=256)
+        return cross_domain_faces(int(count or CROSS_DOMAIN_COUNT))
     samples = load_dataset(data)
     if holdout:
         subset = "helen/trainset" if any(s.subset == "helen/trainset" for s in samples) else None

@@ -25,6 +25,7 @@ from heatmark.cli import app
 from heatmark.errors import HeatmarkError
 from heatmark.reproduce.command import write_page
 from heatmark.reproduce.grid import (
+    CROSS_DOMAIN,
     SMOKE,
     Run,
     Scale,
@@ -88,7 +89,12 @@ def test_second_invocation_trains_nothing_and_the_page_lists_every_row(tmp_path:
     ]
     scored = json.loads((runs / "wass-s3-seed0" / "evaluation.json").read_text())
     assert set(scored["decodings"]) == {"barycenter", "max"}
-    assert set(scored["robustness"]["max"]) == {"clean", "occlusion-medium", "occlusion-large"}
+    assert set(scored["robustness"]["max"]) == {
+        "clean",
+        "occlusion-medium",
+        "occlusion-large",
+        CROSS_DOMAIN,
+    }
     assert scored["epoch"] == 1 and len(scored["decodings"]["max"]["nme_images"]) == 10
     info = json.loads((runs / "t7-mse-seed0" / "reproduce.json").read_text())
     assert info["command"].startswith("heatmark train --set data.train=synthetic")
@@ -111,6 +117,38 @@ def test_second_invocation_trains_nothing_and_the_page_lists_every_row(tmp_path:
     for figure in ("awing-ablation-ced", "wasserstein-ced", "mse-vs-awing-loss"):
         assert (tmp_path / "docs" / "results" / f"{figure}.png").stat().st_size > 1000
         assert f"](results/{figure}.png)" in text
+
+
+def test_a_protocol_added_after_a_run_was_recorded_is_scored_on_its_recorded_weights(
+    tmp_path: Path,
+) -> None:
+    options = _options(tmp_path, _scale(), ["wass-s3"])
+    assert not GridRunner(options, _quiet(), poll_seconds=0.1).run().failed
+    path = tmp_path / "runs" / "results" / "records" / "wass-s3-seed0.json"
+    full = json.loads(path.read_text())
+    older = json.loads(path.read_text())  # as recorded before the row had the protocol
+    for cells in older["evaluation"]["robustness"].values():
+        del cells[CROSS_DOMAIN]
+    older["commit"] = "0123456789ab"
+    path.write_text(json.dumps(older))
+
+    again = GridRunner(options, _quiet(), poll_seconds=0.1).run()
+    assert again.rescored == ["wass-s3-seed0"] and again.trained == [] and not again.failed
+    record = json.loads(path.read_text())
+    assert record["commit"] == "0123456789ab"  # still the commit that trained it
+    assert [entry["protocols"] for entry in record["rescored"]] == [[CROSS_DOMAIN]]
+    for decoding, cells in record["evaluation"]["robustness"].items():
+        assert cells[CROSS_DOMAIN] == full["evaluation"]["robustness"][decoding][CROSS_DOMAIN]
+        assert cells["clean"] == full["evaluation"]["robustness"][decoding]["clean"]
+    assert record["evaluation"]["decodings"] == full["evaluation"]["decodings"]
+    assert GridRunner(options, _quiet(), poll_seconds=0.1).run().rescored == []
+
+    # without the weights that were scored, the record stays as it is and the run is listed
+    path.write_text(json.dumps(older))
+    (tmp_path / "runs" / "wass-s3-seed0" / "last.safetensors").unlink()
+    last = GridRunner(options, _quiet(), poll_seconds=0.1).run()
+    assert last.incomplete == ["wass-s3-seed0"] and last.rescored == [] and not last.failed
+    assert json.loads(path.read_text()) == older
 
 
 def test_a_run_stopped_at_the_budget_resumes_to_its_last_epoch(tmp_path: Path) -> None:

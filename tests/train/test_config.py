@@ -75,6 +75,22 @@ def test_overrides_select_implementations() -> None:
     assert config.description("300w-68").softmax
 
 
+@pytest.mark.parametrize(
+    ("loss", "temperature"),
+    [
+        ('{"name": "wasserstein", "temperature": 0.1}', 0.1),
+        ('{"name": "soft-argmax", "beta": 4}', 0.25),
+        ('{"name": "soft-argmax"}', 1.0),
+        ('{"name": "jsd"}', 1.0),
+    ],
+)
+def test_get_bc_decodes_the_distribution_the_loss_trained(loss: str, temperature: float) -> None:
+    """Soft-argmax trains softmax(beta * map): GET_BC must decode it at temperature 1 / beta."""
+    config = load_config(None, [f"loss={loss}", "eval.decoding=barycenter"])
+    description = config.description("300w-68")
+    assert description.softmax and description.temperature == pytest.approx(temperature)
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_recipes_validate(path: Path) -> None:
     config = load_config(path)

@@ -170,13 +170,13 @@ def test_tiny_lsp_train_then_eval_end_to_end(tmp_path: Path) -> None:
     trainer = Trainer(config)
     assert trainer.mask_invisible  # body scheme: on by default
     seen = []
-    original = trainer.loss_fn.forward
+    original = trainer.supervision.loss.forward
 
     def spy(pred, target, points=None, mask=None):
         seen.append(mask)
         return original(pred, target, points, mask=mask)
 
-    trainer.loss_fn.forward = spy
+    trainer.supervision.loss.forward = spy
     result = trainer.fit()
     assert seen and all(m is not None and m.shape == (8, 14) for m in seen)
     assert any((m == 0).any() for m in seen)  # the invisible hips weigh 0

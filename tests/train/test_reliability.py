@@ -186,13 +186,13 @@ def test_a_run_without_checkpoint_still_counts(tmp_path: Path, tiny_faces) -> No
     the same name must not append to it."""
     config = tiny_config(tmp_path, schedule={"epochs": 1}, train={"log_every": 1})
     first = Trainer(config, tiny_faces)
-    real_loss, calls = first.loss_fn, []
+    real_loss, calls = first.supervision.loss, []
 
     def poisoned(pred, target, points):
         calls.append(1)
         return real_loss(pred, target, points) * (float("nan") if len(calls) == 3 else 1.0)
 
-    first.loss_fn = poisoned
+    first.supervision.loss = poisoned
     with pytest.raises(HeatmarkError, match="the loss is nan"):
         first.fit()
     run = tmp_path / "runs" / "tiny"

@@ -58,7 +58,7 @@ def test_resume_continues_exactly(tmp_path: Path, tiny_faces) -> None:
 
 def test_non_finite_loss_stops_with_the_step(tmp_path: Path, tiny_faces) -> None:
     trainer = Trainer(tiny_config(tmp_path), tiny_faces)
-    real_loss = trainer.loss_fn
+    real_loss = trainer.supervision.loss
     calls = {"n": 0}
 
     def poisoned(pred, target, points):
@@ -66,7 +66,7 @@ def test_non_finite_loss_stops_with_the_step(tmp_path: Path, tiny_faces) -> None
         value = real_loss(pred, target, points)
         return value * float("nan") if calls["n"] == 3 else value
 
-    trainer.loss_fn = poisoned
+    trainer.supervision.loss = poisoned
     with pytest.raises(NonFiniteLoss, match=r"the loss is nan at epoch 0, step 2"):
         trainer.fit()
 
@@ -173,8 +173,8 @@ def test_wasserstein_loss_trains_like_any_loss(tmp_path: Path, tiny_faces) -> No
         schedule={"epochs": 6, "milestones": [5]},
     )
     trainer = Trainer(config, tiny_faces)
-    assert isinstance(trainer.loss_fn, WassersteinLoss)
-    assert trainer.loss_fn.empty_target == "ignore"  # landmarks augmented out of the crop
+    assert isinstance(trainer.supervision.loss, WassersteinLoss)
+    assert trainer.supervision.loss.empty_target == "ignore"  # landmarks augmented out of the crop
     assert config.description("300w-68").softmax
     result = trainer.fit()
     per_epoch = len(result.losses) // 6

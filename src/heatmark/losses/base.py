@@ -9,6 +9,10 @@ A loss is called as ``loss(pred, target, points, mask=None)`` with
   channel) weigh 1. The loss is then the weighted mean over the maps, so a masked landmark's
   channel gets exactly zero gradient and an all-ones mask gives the unmasked value,
 and returns a scalar. The trainer sums it over the stacks.
+
+``loss.per_map(pred, target, points)`` gives the unreduced (B, C') loss of every map (C' = C, or
+K for coordinate losses, which have no boundary channel): online hard keypoint mining
+(``heatmark.train.supervision``) selects among them.
 """
 
 from __future__ import annotations
@@ -67,6 +71,16 @@ class PixelLoss(nn.Module):
         points: Tensor | None = None,
         mask: Tensor | None = None,
     ) -> Tensor:
+        loss = self._weighted(pred, target)
+        if mask is None:
+            return loss.mean()
+        return weighted_mean(loss, channel_weights(mask, pred))
+
+    def per_map(self, pred: Tensor, target: Tensor, points: Tensor | None = None) -> Tensor:
+        """(B, C) mean loss of every map."""
+        return self._weighted(pred, target).flatten(2).mean(-1)
+
+    def _weighted(self, pred: Tensor, target: Tensor) -> Tensor:
         if pred.shape != target.shape:
             raise ValueError(
                 f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ"
@@ -74,6 +88,4 @@ class PixelLoss(nn.Module):
         loss = self.pixel_loss(pred, target)
         if self.weight_map is not None:
             loss = loss * self.weight_map(target)
-        if mask is None:
-            return loss.mean()
-        return weighted_mean(loss, channel_weights(mask, pred))
+        return loss

@@ -41,6 +41,14 @@ class JensenShannonLoss(nn.Module):
         target = target.float()
         if weights is not None:  # a left-out map needs no valid target: stand in a uniform one
             target = torch.where(weights[..., None, None] > 0, target, torch.ones_like(target))
+        divergence = self.per_map(pred, target)
+        if weights is None:
+            return divergence.mean()
+        return weighted_mean(divergence, weights)
+
+    def per_map(self, pred: Tensor, target: Tensor, points: Tensor | None = None) -> Tensor:
+        """(B, C) divergence of every map, in bits."""
+        target = target.float()
         log_p = torch.log_softmax(pred.flatten(2).float(), dim=-1)
         q = target_distribution(target)
         p = log_p.exp()
@@ -48,10 +56,7 @@ class JensenShannonLoss(nn.Module):
         log_m = m.clamp_min(1e-30).log()
         kl_pm = (p * (log_p - log_m)).sum(-1)
         kl_qm = (q * (q.log() - log_m)).sum(-1)
-        divergence = 0.5 * (kl_pm + kl_qm)
-        if weights is None:
-            return divergence.mean() / math.log(2)
-        return weighted_mean(divergence, weights) / math.log(2)
+        return 0.5 * (kl_pm + kl_qm) / math.log(2)
 
 
 class SoftArgmaxLoss(nn.Module):
@@ -71,6 +76,13 @@ class SoftArgmaxLoss(nn.Module):
         mask: Tensor | None = None,
     ) -> Tensor:
         """Mean L1 over landmarks and axes; ``mask`` (B, K) weighs the landmarks."""
+        error = self.per_map(pred, target, points)
+        if mask is None:
+            return error.mean()
+        return weighted_mean(error, channel_weights(mask, error))
+
+    def per_map(self, pred: Tensor, target: Tensor, points: Tensor | None = None) -> Tensor:
+        """(B, K) L1 error of every landmark's soft-argmax, averaged over x and y."""
         if points is None:
             raise ValueError("SoftArgmaxLoss needs the target points")
         k = points.shape[1]
@@ -82,7 +94,4 @@ class SoftArgmaxLoss(nn.Module):
         x = (prob.sum(-2) * xs).sum(-1)
         y = (prob.sum(-1) * ys).sum(-1)
         coords = torch.stack([x, y], dim=-1)
-        error = (coords - points.to(coords.dtype)).abs()
-        if mask is None:
-            return error.mean()
-        return weighted_mean(error, channel_weights(mask, maps))
+        return (coords - points.to(coords.dtype)).abs().mean(-1)

@@ -118,8 +118,9 @@ class WassersteinLoss(nn.Module):
         used = weights[valid].to(values.dtype)
         return ((values * used).sum() / used.sum()).to(pred.dtype)
 
-    def per_map(self, pred: Tensor, target: Tensor) -> Tensor:
-        """(B, C) loss of every map; maps left out by ``empty_target='ignore'`` are 0."""
+    def per_map(self, pred: Tensor, target: Tensor, points: Tensor | None = None) -> Tensor:
+        """(B, C) loss of every map (``points`` unused); maps left out by
+        ``empty_target='ignore'`` are 0."""
         values, valid = self._values(pred, target)
         out = values.new_zeros(valid.shape)
         out[valid] = values

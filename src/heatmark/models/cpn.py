@@ -12,11 +12,11 @@ one more bottleneck and a 3x3 conv.
 
 ``forward`` returns five (B, K, S/4, S/4) maps, GlobalNet's four (coarsest level first) and
 RefineNet's last: the trainer supervises every element of the list (intermediate supervision, as
-the paper supervises both nets) and inference decodes the last, RefineNet's. Differences from
-the paper: every output is trained with the run's one loss and target (the paper uses wider
-Gaussians for the coarser GlobalNet levels and online hard keypoint mining for RefineNet), the
-heads end in a plain conv instead of conv + BN, and the backbone starts from scratch, not from
-ImageNet weights.
+the paper supervises both nets) and inference decodes the last, RefineNet's. CPN's own training
+(wider targets per GlobalNet level, online hard keypoint mining for RefineNet) is
+``train.supervision`` (``heatmark.train.supervision``; configs/cpn_300w.yaml sets it). Differences
+from the paper: the heads end in a plain conv instead of conv + BN, and the backbone starts from
+scratch, not from ImageNet weights.
 """
 
 from __future__ import annotations

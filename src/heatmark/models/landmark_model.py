@@ -142,12 +142,21 @@ def description_from_training_config(
         "boundary_sigma": codec.get("boundary_sigma", 1.0),
         "decoding": evaluation.get("decoding", Decoding.GET_MAX.value),
         "softmax": bool(softmax),
-        "temperature": loss.get("temperature", 1.0),
+        "temperature": _loss_temperature(loss),
     }
     missing = [key for key, value in values.items() if value is None]
     if missing:
         raise DataError(source, f"the config lacks {', '.join(missing)}")
     return ModelDescription.from_dict(values, source)
+
+
+def _loss_temperature(loss: dict) -> float:
+    """The softmax temperature the loss trained with: the Wasserstein loss's ``temperature``;
+    soft-argmax's softmax(beta * map) is temperature 1 / beta."""
+    if loss.get("name") == "soft-argmax":
+        beta = loss.get("beta", 1.0)
+        return 1.0 / beta if isinstance(beta, int | float) and beta > 0 else beta
+    return loss.get("temperature", 1.0)
 
 
 def _positive(value: object, kind: type, name: str) -> Any:

@@ -186,9 +186,21 @@ def run_request(request: Request, console: Console) -> GridSummary | None:
         f"{len(summary.cached)} cached, {len(summary.started)} started, {len(summary.resumed)} "
         f"resumed, {len(summary.finished)} finished, {len(summary.evaluated)} scored, "
         f"{len(summary.recorded)} recorded in {runner.ledger.folder}, {len(summary.stopped)} "
-        f"stopped at the budget, {len(summary.not_started)} not started",
+        f"stopped at the budget, {len(summary.not_started)} not started"
+        + (
+            f"; {len(summary.rescored)} recorded runs scored under new protocols"
+            if summary.rescored
+            else ""
+        ),
         highlight=False,
     )
+    if summary.incomplete:
+        console.print(
+            f"{len(summary.incomplete)} recorded run(s) lack a protocol their row lists now and "
+            f"their weights are not in {options.runs} ({', '.join(summary.incomplete)}); the page "
+            "shows those cells for the seeds that have them (--retrain NAME scores all)",
+            highlight=False,
+        )
     if summary.failed:
         listed = "; ".join(f"{name}: {why}" for name, why in summary.failed.items())
         raise HeatmarkError(f"{len(summary.failed)} run(s) failed ({listed})")

@@ -6,10 +6,15 @@ make it a tuned number. Every decoding is the same network with another ``ModelD
 decoding (GET_MAX or GET_BC with the training loss's softmax and temperature), as
 ``heatmark eval --decoding`` does. Results go to ``evaluation.json`` in the run folder, with the
 per-image NMEs the results page draws its CED curves from.
+
+The cross-domain protocol (``grid.CROSS_DOMAIN``) is the clean protocol on rendered faces. A run
+recorded before its row gained a protocol is scored under the missing ones only, on the same
+weights (``missing_protocols``, ``evaluate_run(previous=...)``).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -24,12 +29,13 @@ from heatmark.codec import Decoding
 from heatmark.data.dataset import LandmarkDataset
 from heatmark.data.readers.auto import load_dataset
 from heatmark.data.sample import Sample
-from heatmark.data.synthetic import synthetic_faces
+from heatmark.data.synthetic import cross_domain_faces, synthetic_faces
 from heatmark.evaluate.evaluation import evaluate_samples
 from heatmark.evaluate.inference import predict_dataset
 from heatmark.evaluate.metrics import Normaliser
 from heatmark.models.checkpoint import load_landmark_model
 from heatmark.models.landmark_model import LandmarkModel
+from heatmark.reproduce.grid import CROSS_DOMAIN
 from heatmark.train.config import Config
 
 EVALUATION = "evaluation.json"
@@ -90,6 +96,26 @@ def decoded(model: LandmarkModel, decoding: Decoding) -> LandmarkModel:
     return described
 
 
+def missing_protocols(
+    evaluation: dict[str, Any] | None, decodings: Sequence[Decoding], protocols: Sequence[str]
+) -> list[str]:
+    """The ``protocols`` that ``evaluation`` lacks for some decoding (all of them for None)."""
+    if not evaluation:
+        return list(protocols)
+    robustness = evaluation.get("robustness") or {}
+    return [
+        protocol
+        for protocol in protocols
+        if any(protocol not in (robustness.get(d.value) or {}) for d in decodings)
+    ]
+
+
+@functools.lru_cache(maxsize=1)
+def _cross_domain_faces() -> tuple[Sample, ...]:
+    """Rendered once per process: every run of a grid is scored on the same faces."""
+    return tuple(cross_domain_faces())
+
+
 def evaluate_run(
     run_dir: Path,
     decodings: Sequence[Decoding],
@@ -98,8 +124,12 @@ def evaluate_run(
     root: Path | None,
     device: str = "cpu",
     batch_size: int = 16,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Score ``run_dir/last`` and write ``evaluation.json``; returns what it wrote."""
+    """Score ``run_dir/last`` and write ``evaluation.json``; returns what it wrote.
+
+    ``previous``: an evaluation of the same weights; its results are kept and only what it
+    lacks (decodings, protocols) is scored."""
     from heatmark.robustness.suite import ModelEntry, run_suite
 
     started = time.perf_counter()
@@ -107,33 +137,45 @@ def evaluate_run(
     base = load_landmark_model(run_dir / "last")
     base.to(device)
     samples = list(samples)
-    results: dict[str, Any] = {}
+    previous = previous or {}
+    results: dict[str, Any] = dict(previous.get("decodings") or {})
     for decoding in decodings:
+        if decoding.value in results:
+            continue
         model = decoded(base, decoding)
         d = model.description
         dataset = LandmarkDataset(samples, d.input_size, None, d.enlarge)
         points, _ = predict_dataset(model, dataset, batch_size=batch_size, device=device)
         evaluation = evaluate_samples(points, samples, Normaliser.INTER_OCULAR, THRESHOLD)
         results[decoding.value] = _metrics(evaluation)
-    robustness: dict[str, Any] = {}
-    if protocols:
-        entries = [ModelEntry(d.value, model=decoded(base, d)) for d in decodings]
+    robustness: dict[str, Any] = {
+        decoding: dict(cells) for decoding, cells in (previous.get("robustness") or {}).items()
+    }
+    missing = missing_protocols(previous or None, decodings, protocols)
+    entries = [ModelEntry(d.value, model=decoded(base, d)) for d in decodings]
+    groups: list[tuple[Sequence[Sample], list[str], Path | None, str | None]] = [
+        (samples, [p for p in missing if p != CROSS_DOMAIN], root, None)
+    ]
+    if CROSS_DOMAIN in missing:  # the clean protocol, on the rendered faces
+        groups.append((_cross_domain_faces(), ["clean"], None, CROSS_DOMAIN))
+    for faces, names, folder, label in groups:
+        if not names:
+            continue
         suite = run_suite(
             entries,
-            samples,
-            list(protocols),
-            root=root,
+            list(faces),
+            names,
+            root=folder,
             batch_size=batch_size,
             progress=False,
             device=device,
         )
         for decoding in decodings:
-            robustness[decoding.value] = {}
             for run in suite.protocols:
                 cell = suite.cell(decoding.value, run.name)
                 summary = cell.summary()
                 summary["nme_images"] = [_finite(v) for v in cell.nme_images]
-                robustness[decoding.value][run.name] = summary
+                robustness.setdefault(decoding.value, {})[label or run.name] = summary
     weights = run_dir / "last.safetensors"
     payload = {
         "format": FORMAT,
@@ -147,7 +189,7 @@ def evaluate_run(
         "threshold": THRESHOLD,
         "decodings": results,
         "robustness": robustness,
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": round(time.perf_counter() - started + (previous.get("seconds") or 0.0), 2),
     }
     path = run_dir / EVALUATION
     temporary = path.with_suffix(".json.tmp")

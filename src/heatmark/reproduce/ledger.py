@@ -384,6 +384,19 @@ class Ledger:
             "machine": machine(),
         }
 
+    def rescored(
+        self, record: dict[str, Any], evaluation: dict[str, Any], protocols: list[str]
+    ) -> dict[str, Any]:
+        """``record`` with ``evaluation`` (the same weights scored under more ``protocols``)
+        in place of its own; training fields, commit and sessions stay as trained, and
+        ``rescored`` says which protocols were added when, by which commit."""
+        added = {"protocols": protocols, "commit": heatmark_commit(), "machine": machine()}
+        return {
+            **record,
+            "evaluation": compact({k: v for k, v in evaluation.items() if k not in _LOCAL}),
+            "rescored": [*record.get("rescored", []), added],
+        }
+
     def write(self, run: Run, record: dict[str, Any]) -> Path:
         return write_json(self.path(run), record)
 

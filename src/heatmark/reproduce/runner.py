@@ -44,7 +44,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from heatmark.errors import HeatmarkError
-from heatmark.reproduce.evaluation import evaluate_run, evaluation_samples, read_evaluation
+from heatmark.reproduce.evaluation import (
+    checkpoint_digest,
+    evaluate_run,
+    evaluation_samples,
+    missing_protocols,
+    read_evaluation,
+)
 from heatmark.reproduce.grid import (
     Layout,
     Row,
@@ -331,6 +337,10 @@ class GridSummary:
     stopped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     not_started: list[str] = field(default_factory=list)
+    rescored: list[str] = field(default_factory=list)
+    """Recorded runs scored under the protocols their row gained since."""
+    incomplete: list[str] = field(default_factory=list)
+    """Recorded runs that lack a protocol of their row and whose weights are not here."""
     budget_reached: bool = False
 
     @property
@@ -377,6 +387,8 @@ class GridRunner:
             for status in statuses:
                 if status.state == "scored":  # scored before the ledger had its record
                     self._write_record(status, status.evaluation or {})
+                elif status.state == "done":
+                    self._complete(status)
             self.summary.cached = [s.run.name for s in statuses if s.state == "done"]
             queue = [s for s in statuses if s.state not in ("done", "scored")]  # scored: failed
             self._loop(queue, layout)
@@ -631,7 +643,39 @@ class GridRunner:
             return "cuda"
         return "cpu"
 
-    def _evaluate(self, status: RunStatus, layout: Layout) -> None:
+    def _complete(self, status: RunStatus) -> None:
+        """Score a recorded run under the protocols its row gained since, when its folder
+        still holds the very weights the record scored (else the record stays as it is)."""
+        record, row, name = status.record, status.run.row, status.run.name
+        assert record is not None
+        missing = missing_protocols(record["evaluation"], row.decodings, row.protocols)
+        if not missing:
+            return
+        if not (status.run_dir / "last.safetensors").is_file() or checkpoint_digest(
+            status.run_dir
+        ) != record["evaluation"].get("sha256"):
+            self.summary.incomplete.append(name)
+            return
+        result = self._score(status, previous=record["evaluation"])
+        if result is None:
+            return
+        try:
+            path = self.ledger.write(status.run, self.ledger.rescored(record, result, missing))
+        except (OSError, ValueError, TypeError) as error:
+            self.summary.failed[name] = f"writing its record failed: {error}"
+            self.console.print(f"[red]recording {name} failed[/]: {error}")
+            return
+        self.summary.rescored.append(name)
+        self.console.print(
+            f"scored {name} under {', '.join(missing)} (its recorded weights) in "
+            f"{result['seconds']:.0f} s; updated {path}",
+            highlight=False,
+        )
+
+    def _score(
+        self, status: RunStatus, previous: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """``evaluate_run`` for the run's row; None (and the run listed as failed) on error."""
         import torch
 
         config = status.config
@@ -650,11 +694,19 @@ class GridRunner:
                 root,
                 device=self._evaluation_device(config),
                 batch_size=self.options.batch_size,
+                previous=previous,
             )
         except (HeatmarkError, ValueError, RuntimeError, OSError) as error:
             self.summary.failed[status.run.name] = f"scoring failed: {error}"
             self.console.print(f"[red]scoring {status.run.name} failed[/]: {error}")
+            return None
+        return result
+
+    def _evaluate(self, status: RunStatus, layout: Layout) -> None:
+        result = self._score(status)
+        if result is None:
             return
+        row = status.run.row
         self.summary.evaluated.append(status.run.name)
         own = result["decodings"][row.decodings[0].value]["nme"]
         shown = "-" if own is None else f"{100 * own:.2f}%"

@@ -177,6 +177,39 @@ class ScheduleConfig(Section):
     warmup_epochs: int = Field(0, ge=0)
 
 
+class SupervisionConfig(Section):
+    """How each of the network's outputs is supervised (``heatmark.train.supervision``).
+
+    Defaults: every output (stack) gets the run's loss and target with weight 1. CPN's released
+    code instead gives its four GlobalNet outputs wider targets and weight 1/8 each and trains
+    RefineNet on its hardest keypoints only (configs/cpn_300w.yaml)."""
+
+    sigma_scales: tuple[float, ...] = Field(
+        (), description="per output, codec.sigma times this; empty: 1 for every output"
+    )
+    weights: tuple[float, ...] = Field((), description="per output loss weight; empty: all 1")
+    hard_keypoints: int | None = Field(
+        None,
+        ge=1,
+        description="online hard keypoint mining: the last output's loss is the mean over "
+        "each image's this many largest landmark losses; None: all landmarks",
+    )
+
+    @field_validator("sigma_scales")
+    @classmethod
+    def _positive_scales(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not scale > 0 for scale in value):
+            raise ValueError(f"every sigma scale must be > 0, got {list(value)}")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _non_negative_weights(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not weight >= 0 for weight in value) or (value and not any(value)):
+            raise ValueError(f"weights must be >= 0 and not all 0, got {list(value)}")
+        return value
+
+
 class TrainConfig(Section):
     batch_size: int = Field(16, ge=1)
     val_every: int = Field(5, ge=1, description="validate every N epochs (and after the last)")
@@ -197,6 +230,7 @@ class TrainConfig(Section):
         description="leave points annotated invisible out of the loss (weight 0); None: for "
         "body schemes (LSP, whose invisible joints may be placeholders), not for faces",
     )
+    supervision: SupervisionConfig = SupervisionConfig()
 
 
 class EvalConfig(Section):

@@ -68,6 +68,7 @@ from heatmark.train.distributed import (
     shutdown_distributed,
 )
 from heatmark.train.logs import CHANGES, RunLog, claim_run_dir, writing
+from heatmark.train.supervision import Supervision
 
 RESUME_NEUTRAL_KEYS = frozenset({"train.progress", "train.log_every", "data.workers"})
 """Settings a resumed run may change freely: they change neither the data nor the numbers."""
@@ -207,7 +208,15 @@ class Trainer:
             if self.context.enabled
             else model
         )
-        self.loss_fn = build_loss(config.loss).to(self.device)
+        supervision = config.train.supervision
+        self.supervision = Supervision(
+            build_loss(config.loss).to(self.device),
+            self.codec,
+            supervision.sigma_scales,
+            supervision.weights,
+            supervision.hard_keypoints,
+            num_points=self.scheme.num_points,
+        )
         self.optimizer = build_optimizer(config.optimizer, model.parameters())
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda_fast and config.train.amp)
 
@@ -345,17 +354,12 @@ class Trainer:
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         points = batch["points"].to(self.device, non_blocking=True)
-        targets = self.codec.encode(points)
-        heatmap_points = self.codec.to_heatmap(points)
         with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
             outputs = self.ddp_model(images)
+        mask = None
         if self.mask_invisible:  # invisible points (e.g. LSP placeholders) weigh 0
             mask = batch["visible"].to(self.device, non_blocking=True).float()
-            loss = sum(
-                self.loss_fn(out.float(), targets, heatmap_points, mask=mask) for out in outputs
-            )
-        else:
-            loss = sum(self.loss_fn(out.float(), targets, heatmap_points) for out in outputs)
+        loss = self.supervision(outputs, points, mask)
         value = float(loss.detach())
         if not math.isfinite(value):
             raise NonFiniteLoss(

@@ -249,11 +249,26 @@ def synthetic_faces(
     return [synthetic_face(start + i, seed, size, variation) for i in range(count)]
 
 
+CROSS_DOMAIN_SEED = 7
+"""Seed of the cross-domain set: not a seed that training on synthetic faces uses (0, 1, ...
+for training, 10,000 + seed for validation)."""
+CROSS_DOMAIN_COUNT = 200
+
+
+def cross_domain_faces(count: int = CROSS_DOMAIN_COUNT, size: int = 256) -> list[Sample]:
+    """The rendered faces a model trained on real photos is scored on as an unseen domain
+    (``heatmark robustness --data synthetic``, the study grid's ``synthetic-faces`` protocol)."""
+    return synthetic_faces(count, seed=CROSS_DOMAIN_SEED, size=size)
+
+
 __all__ = [
+    "CROSS_DOMAIN_COUNT",
+    "CROSS_DOMAIN_SEED",
     "DEFAULT_VARIATION",
     "FRONTAL_MEAN",
     "SyntheticFace",
     "Variation",
+    "cross_domain_faces",
     "draw_synthetic_face",
     "render_face",
     "synthetic_face",
