@@ -96,9 +96,14 @@ def portable(path: Path | str) -> str:
         return "/".join(("...", *path.parts[-2:]))
 
 
+_CODE = ("src", "configs", "pyproject.toml", "constraints.txt")
+"""What a run's numbers depend on in the checkout."""
+
+
 def heatmark_commit() -> str | None:
     """The commit of the heatmark checkout this package runs from (``+dirty`` with uncommitted
-    changes to tracked files); None outside a git checkout."""
+    changes to its code or recipes: records and pages the grid writes itself do not count);
+    None outside a git checkout."""
     root = Path(__file__).resolve().parents[3]
     if not (root / ".git").exists():
         return None
@@ -116,7 +121,7 @@ def heatmark_commit() -> str | None:
 
     try:
         head = git("rev-parse", "--short=12", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", *_CODE)
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "")
