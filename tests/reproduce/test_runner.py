@@ -149,6 +149,10 @@ def test_a_protocol_added_after_a_run_was_recorded_is_scored_on_its_recorded_wei
     last = GridRunner(options, _quiet(), poll_seconds=0.1).run()
     assert last.incomplete == ["wass-s3-seed0"] and last.rescored == [] and not last.failed
     assert json.loads(path.read_text()) == older
+    page = write_results(options, page_entries(options), tmp_path / "results.md", "cmd").read_text()
+    assert re.search(
+        r"\| `wass-s3` \| GET_BC \| \d+\.\d\d \(\d+\.\d\d\) \|.* \| not scored \|", page
+    )
 
 
 def test_a_run_stopped_at_the_budget_resumes_to_its_last_epoch(tmp_path: Path) -> None:

@@ -518,8 +518,9 @@ def _table_lines(table: Table, rows: Sequence[RowRuns], by_row: dict[str, RowRun
             + (
                 f"*{PROTOCOL_TITLES[CROSS_DOMAIN]}* the cross-domain protocol: the "
                 f"{CROSS_DOMAIN_COUNT} rendered faces of `heatmark robustness --data synthetic` "
-                "(seed 7), a domain no run trains on. *n=1*: only one seed has the cell (its "
-                "protocol was added after the other seed's weights were gone)."
+                "(seed 7), a domain no run trains on. *n=1*: only one seed has the cell; *not "
+                "scored*: no recorded seed has it (the protocol was added after their weights "
+                "were gone; `--retrain` scores them)."
                 if CROSS_DOMAIN in protocols
                 else ""
             ),
@@ -538,6 +539,8 @@ def _table_lines(table: Table, rows: Sequence[RowRuns], by_row: dict[str, RowRun
                     )
                     if nme and len(nme) < len(entry.scored):
                         cell += f" *n={len(nme)}*"
+                    elif not nme and entry.scored:  # recorded, never under this protocol
+                        cell = "not scored"
                     cells.append(cell)
                 body.append(cells)
         lines += _md_table(header, body)
