@@ -149,9 +149,9 @@ TABLES: tuple[Table, ...] = (
         "SimpleBaselines (ResNet + three deconvolutions), heatmap L2 against the Wasserstein "
         "loss on the same wide targets: ResNet-18 at base width 32 in the CPU study (trained "
         "last), ResNet-50 at the paper scale; no ImageNet initialisation at either scale. In "
-        "the CPU study the Wasserstein run of seed 0 did not learn: its training loss is flat "
-        "from epoch 2 (its record's `train_loss`) and its output does not depend on the image "
-        "(the same NME under every occlusion); a 200-step re-run showed every landmark's "
+        "the CPU study neither seed of the Wasserstein row learned: their training loss is "
+        "flat from epoch 2 (the records' `train_loss`) and their output does not depend on the "
+        "image (the same NME under every occlusion); a 200-step re-run showed every landmark's "
         "distribution on one blob near the crop centre. The same loss trains the hourglass "
         "rows; the paper started SimpleBaselines from ImageNet weights.",
     ),
