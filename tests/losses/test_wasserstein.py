@@ -346,3 +346,43 @@ def test_temperature_sharpens_the_prediction() -> None:
     cold = WassersteinLoss(temperature=0.25)(pred, target)
     warm = WassersteinLoss(temperature=4.0)(pred, target)
     assert cold < warm
+
+
+def _fit_one_shared_map(debiased: bool, steps: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fit one learnable map shared by four targets (a network whose output does not depend
+    on the image yet) -> (the fitted logits (1, 1, 16, 16), the four target maps)."""
+    torch.manual_seed(0)
+    size = 16
+    centres = torch.tensor([[4.0, 4.0], [4.0, 11.0], [11.0, 4.0], [11.0, 11.0]])
+    targets = gaussian_maps(centres, size, 1.5).float()[:, None]
+    loss = WassersteinLoss(temperature=0.1, debiased=debiased)
+    logits = (1e-3 * torch.randn(1, 1, size, size)).requires_grad_()
+    optimiser = torch.optim.Adam([logits], lr=0.01)
+    for _ in range(steps):
+        value = loss(logits.expand(len(centres), 1, size, size), targets)
+        optimiser.zero_grad()
+        value.backward()
+        optimiser.step()
+    return logits.detach(), targets
+
+
+def test_shared_prediction_collapses_to_the_median_unless_debiased() -> None:
+    """Why SimpleBaselines + plain Wasserstein did not learn from scratch (docs/results.md):
+    while the output cannot yet depend on the image, the transport cost is lowest with all mass
+    on the targets' median, and the sharpened softmax there passes almost no gradient towards
+    any one target. The debiased loss (Sinkhorn divergence) keeps a broad map instead."""
+
+    def entropy(logits: torch.Tensor) -> float:
+        p = torch.softmax(logits.flatten() / 0.1, 0)
+        return float(-(p * p.clamp_min(1e-30).log()).sum())
+
+    def pull_towards(logits: torch.Tensor, target: torch.Tensor) -> float:
+        """Gradient at the target's peak when one image's own target comes along."""
+        logits = logits.clone().requires_grad_()
+        WassersteinLoss(temperature=0.1)(logits, target[None]).backward()
+        return float(logits.grad[0, 0, 4, 4].abs())
+
+    plain, targets = _fit_one_shared_map(debiased=False)
+    divergence, _ = _fit_one_shared_map(debiased=True)
+    assert entropy(plain) < 2.0 < 4.0 < entropy(divergence)  # uniform: log 256 = 5.55
+    assert pull_towards(plain, targets[0]) < 0.01 * pull_towards(divergence, targets[0])

@@ -135,7 +135,7 @@ def test_paper_scale_is_the_papers_and_passes_the_device(tmp_path: Path) -> None
 
 def test_seeds_differ_and_decodings_share_a_run(tmp_path: Path) -> None:
     rows = select_rows(STUDY, ["wasserstein", "t7-mse"])
-    assert [row.table for row in rows].count("wasserstein") == 7
+    assert [row.table for row in rows].count("wasserstein") == 8
     runs = expand(rows, seeds=2)
     assert len(runs) == 2 * len(rows)  # one run per (row, seed): decodings are not runs
     seeds = [run.seed for run in runs]
@@ -150,6 +150,15 @@ def test_seeds_differ_and_decodings_share_a_run(tmp_path: Path) -> None:
     assert zero.data.val == one.data.val  # the same hold-out for every seed
     assert {key for key, _, _ in config_differences(zero, one)} == {"seed", "name"}
     assert row_named("wass-s3").decodings == (Decoding.GET_BC, Decoding.GET_MAX)
+    plain, divergence = (
+        run_config(Run(row_named(name), 0), STUDY, layout)
+        for name in ("simple-baselines-wass-s3", "simple-baselines-wass-s3-div")
+    )
+    assert {key for key, _, _ in config_differences(plain, divergence)} == {
+        "name",
+        "loss.debiased",
+    }
+    assert divergence.loss.debiased and not plain.loss.debiased
 
 
 def test_unknown_rows_are_named(tmp_path: Path) -> None:

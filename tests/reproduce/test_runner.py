@@ -103,7 +103,7 @@ def test_second_invocation_trains_nothing_and_the_page_lists_every_row(tmp_path:
     page = replace(options, rows=scale_rows(scale))
     out = tmp_path / "docs" / "results.md"
     text = write_results(page, page_entries(page), out, "heatmark reproduce ...").read_text()
-    assert "**2 of 26 runs finished**" in text
+    assert "**2 of 29 runs finished**" in text
     assert re.search(r"\| `t7-mse` \| MSE \| 1/1 \| \d+\.\d\d \| \d+\.\d\d \|", text), text
     assert "| `t7-awing` | AWing | 0/1 pending | pending | pending |" in text
     assert re.search(r"\| `wass-s3` \| GET_BC \| \d+\.\d\d \(\d+\.\d\d\) \|", text)
@@ -246,7 +246,7 @@ def test_command_line(tmp_path: Path) -> None:
     page = runner.invoke(app, [*base, "--report-only", "--out", str(out)])
     assert page.exit_code == 0, page.output
     text = out.read_text()
-    assert "**0 of 52 runs finished**" in text and "- `wass-s3-seed1`: pending" in text
+    assert "**0 of 58 runs finished**" in text and "- `wass-s3-seed1`: pending" in text
 
 
 def test_sigterm_stops_the_grid_cleanly_and_writes_the_page(tmp_path: Path) -> None:
