@@ -609,7 +609,7 @@ def reproduce_command(
     ] = None,
     scale: Annotated[
         ReproduceScale,
-        typer.Option("--scale", help="study: the 6-hour CPU grid; paper: the papers' (GPU)"),
+        typer.Option("--scale", help="study: the 7-hour CPU grid; paper: the papers' (GPU)"),
     ] = ReproduceScale.STUDY,
     seeds: Annotated[int, typer.Option("--seeds", help="seeds per row (0..N-1)")] = 2,
     runs: Annotated[

@@ -32,15 +32,16 @@ the machine did not inflate it):
   + boundary coordinates 54 -- 303 s for the six rows;
 - AWing Tables 5/6: six settings of the full model, 49-58 each -- 328 s;
 - Wasserstein: L2 at sigma 1 / 1.5 26 each, Wasserstein 56 / 51, Jensen-Shannon 24,
-  soft-argmax 22, Wasserstein without CoordConv everywhere 51 -- 256 s. (The Sinkhorn loss costs
+  soft-argmax 22, Wasserstein without CoordConv everywhere 51, Sinkhorn divergence (debiased
+  Wasserstein) at sigma 1.5 89 -- 345 s. (The Sinkhorn loss costs
   about as much as the width-32 network itself here: ~0.25 s a batch of 16 on 32x32 maps; with
   trained weights 9% more than at initialisation.)
-- Other models: SimpleBaselines L2 43, Wasserstein 74 -- 117 s.
+- Other models: SimpleBaselines L2 43, Wasserstein 74, Sinkhorn divergence 117 -- 234 s.
 
-One epoch of every row is 1,004 s; 2 seeds x 20 epochs = 40,160 s = 11.2 CPU-thread hours. The
+One epoch of every row is 1,210 s; 2 seeds x 20 epochs = 48,400 s = 13.4 CPU-thread hours. The
 study runs 2 single-thread runs at once (``--jobs 2``, the default at this scale, one per core):
-about 5.6 hours of wall time, 6.6 if two runs at once only reach 1.7x one, plus ~20 s of scoring
-a run (42 runs). The grid parallelises across runs rather than threads: small convolutions
+about 6.7 hours of wall time, 7.9 if two runs at once only reach 1.7x one, plus ~20 s of scoring
+a run (46 runs). The grid parallelises across runs rather than threads: small convolutions
 scale poorly across threads (the HG-1 width-64 L2 model: ~45 img/s on one thread measured here,
 ~54 img/s on two).
 
