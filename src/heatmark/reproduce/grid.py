@@ -159,10 +159,10 @@ TABLES: tuple[Table, ...] = (
         "(the median of that landmark's positions); the sharpened softmax there passes almost "
         "no gradient towards the image's own landmark, and training stalls "
         "(`tests/losses/test_wasserstein.py::"
-        "test_shared_prediction_collapses_to_the_median_unless_debiased`). The hourglass "
-        "learns image features fast enough to escape. The debiased loss (Sinkhorn divergence, "
-        "`-div` rows) keeps a broad map instead; the paper started SimpleBaselines from "
-        "ImageNet weights.",
+        "test_shared_prediction_collapses_to_the_median_unless_debiased`). The hourglass rows "
+        "learn with the same loss. The debiased loss (Sinkhorn divergence, `-div` row) keeps "
+        "a broad map instead, and SimpleBaselines learns with it from scratch in both seeds; "
+        "the paper started SimpleBaselines from ImageNet weights.",
     ),
     Table(
         "gpu-models",
