@@ -344,3 +344,22 @@ def test_accelerate_fuses_a_copy_for_inference_and_converts_in_place_for_trainin
         assert _close(fast(image.contiguous(memory_format=torch.channels_last))[0], model(image)[0])
     trained = accelerate(model, inference=False)
     assert trained is model and model.head.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("stacks", [1, 2])
+def test_fine_heads_predict_at_half_the_input_and_see_the_stem(stacks: int) -> None:
+    """``output_stride=2``: 64x64 maps from a 128 px input, for every stack; the fine maps
+    depend on the stem's S/2 features (a change that only those see moves them)."""
+    torch.manual_seed(0)
+    model = StackedHourglass(5, stacks, width=16, depth=2, output_stride=2).eval()
+    image = torch.rand(1, 3, 64, 64)
+    outputs = model(image)
+    assert [tuple(o.shape) for o in outputs] == [(1, 5, 32, 32)] * stacks
+    with torch.no_grad():
+        for stack in model.stacks:  # heads start near zero: make the skip path visible
+            torch.nn.init.normal_(stack.head_conv.weight, std=1.0)
+        base = model(image)[-1]
+        model.stacks[-1].head.skip.norm.bias.add_(1.0)
+        assert not torch.allclose(model(image)[-1], base)
+    with pytest.raises(ValueError, match="output_stride"):
+        StackedHourglass(5, 1, width=16, depth=2, output_stride=8)

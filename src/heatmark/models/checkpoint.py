@@ -3,6 +3,8 @@
 ``<stem>.safetensors``   model weights
 ``<stem>.json``          config, epoch, metrics, scheme, versions (everything needed to rebuild)
 ``<stem>.optim.safetensors`` / ``<stem>.optim.json``   optimiser tensors / the rest of its state
+``<stem>.ema.safetensors``   the exponential moving average of the weights (runs with
+                             ``train.ema_decay``; its ``best`` holds the average as its weights)
 
 Loading reads tensors with safetensors and metadata with ``json``: a checkpoint file can never
 execute code.
@@ -48,6 +50,7 @@ TERMS_300W = (
     "(research and non-commercial use only)."
 )
 WEIGHTS, OPTIMIZER_TENSORS, OPTIMIZER_STATE = "weights", "optimizer_tensors", "optimizer_state"
+EMA_WEIGHTS = "ema_weights"
 """The roles of a checkpoint's files in the sidecar's ``files`` record."""
 
 
@@ -75,7 +78,17 @@ def optimizer_paths(stem: Path) -> tuple[Path, Path]:
 
 def _file_paths(stem: Path) -> dict[str, Path]:
     tensors, state = optimizer_paths(stem)
-    return {WEIGHTS: weights_path(stem), OPTIMIZER_TENSORS: tensors, OPTIMIZER_STATE: state}
+    return {
+        WEIGHTS: weights_path(stem),
+        OPTIMIZER_TENSORS: tensors,
+        OPTIMIZER_STATE: state,
+        EMA_WEIGHTS: stem.with_suffix(".ema.safetensors"),
+    }
+
+
+def _weight_bytes(model: nn.Module) -> bytes:
+    state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
+    return safetensors.torch.save(state, metadata={"format": FORMAT})
 
 
 def temporary(path: Path) -> Path:
@@ -154,9 +167,10 @@ def save_checkpoint(
     model: nn.Module,
     metadata: dict[str, Any],
     optimizer: torch.optim.Optimizer | None = None,
+    ema: nn.Module | None = None,
 ) -> None:
-    """Write weights (and the optimiser state, when given) and the sidecar, torn-proof: see
-    the module docstring."""
+    """Write weights (and the optimiser state and the weights' moving average ``ema``, when
+    given) and the sidecar, torn-proof: see the module docstring."""
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -165,11 +179,12 @@ def save_checkpoint(
     pending = temporary(meta_path(stem))
     if pending.exists():  # an earlier save's commit record must not meet this save's files
         recover_checkpoint(stem)
-    state = {k: v.detach().cpu().contiguous() for k, v in unwrap(model).state_dict().items()}
     paths = _file_paths(stem)
-    files = {WEIGHTS: safetensors.torch.save(state, metadata={"format": FORMAT})}
+    files = {WEIGHTS: _weight_bytes(model)}
     if optimizer is not None:
         files[OPTIMIZER_TENSORS], files[OPTIMIZER_STATE] = _optimizer_files(optimizer)
+    if ema is not None:
+        files[EMA_WEIGHTS] = _weight_bytes(ema)
     for role, data in files.items():
         _write_file(temporary(paths[role]), data)
     sidecar = {
@@ -301,12 +316,22 @@ def _load_tensors(path: Path, data: bytes, what: str) -> dict[str, torch.Tensor]
         raise DataError(path, f"cannot read safetensors {what}: {error}") from None
 
 
-def load_weights(stem: Path, model: nn.Module, meta: dict[str, Any] | None = None) -> None:
-    """Load ``<stem>.safetensors`` into ``model``; with its sidecar ``meta``, check first that
-    the file is the one the sidecar records. Weights that do not fit the model are an error
-    naming the first differing tensor with both shapes."""
-    path = weights_path(stem)
-    state = _load_tensors(path, _read_checked(stem, WEIGHTS, meta, "checkpoint weights"), "weights")
+def has_ema(stem: Path, meta: dict[str, Any]) -> bool:
+    """Whether the checkpoint's sidecar records a moving average of the weights."""
+    files = meta.get("files")
+    return isinstance(files, dict) and EMA_WEIGHTS in files
+
+
+def load_weights(
+    stem: Path, model: nn.Module, meta: dict[str, Any] | None = None, role: str = WEIGHTS
+) -> None:
+    """Load ``<stem>.safetensors`` (``role=EMA_WEIGHTS``: its moving average) into ``model``;
+    with its sidecar ``meta``, check first that the file is the one the sidecar records.
+    Weights that do not fit the model are an error naming the first differing tensor with
+    both shapes."""
+    path = _file_paths(stem)[role]
+    what = "checkpoint weights" if role == WEIGHTS else "the weights' moving average"
+    state = _load_tensors(path, _read_checked(stem, role, meta, what), "weights")
     target = unwrap(model)
     expected = target.state_dict()
     built = f"the model built from {meta_path(stem).name}" if meta is not None else "the model"

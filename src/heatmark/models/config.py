@@ -37,11 +37,15 @@ class HourglassConfig(NetworkSection):
     coordconv: bool = True
     boundary_coords: bool = False
     coordconv_everywhere: bool = False
+    output_stride: Literal[2, 4] = Field(
+        4, description="maps at input/4, or input/2 through fine heads (64x64 maps at 128 px)"
+    )
 
     @property
     def label(self) -> str:
         """A short name for logs."""
         extra = ", CoordConv everywhere" if self.coordconv_everywhere else ""
+        extra += ", fine heads" if self.output_stride == 2 else ""
         return f"HG-{self.stacks} (width {self.width}{extra})"
 
 
@@ -129,6 +133,7 @@ def build_network(config: NetworkConfig, num_points: int, boundary: bool) -> nn.
             coordconv=config.coordconv,
             boundary_coords=config.boundary_coords,
             coordconv_everywhere=config.coordconv_everywhere,
+            output_stride=config.output_stride,
         )
     if isinstance(config, HRNetConfig):
         return HRNetW18(

@@ -15,6 +15,9 @@ Ablation options, each independent:
   prediction (>= 0.05) enter that 1x1 CoordConv too. Needs ``boundary``.
 - ``coordconv_everywhere``: every convolution of the network is a CoordConv (the 2D Wasserstein
   loss paper's variant).
+- ``output_stride=2``: each stack predicts at S/2 instead of S/4 (64x64 maps from a 128 px
+  input): a ``FineHead`` upsamples the stack's features and adds the stem's S/2 features, so the
+  finer maps see finer image detail, at a fraction of the cost of a 256 px input.
 """
 
 from __future__ import annotations
@@ -55,6 +58,29 @@ class Hourglass(nn.Module):
         return self.skip(x) + F.interpolate(low, scale_factor=2.0, mode="nearest")
 
 
+class FineHead(nn.Module):
+    """A stack's heatmaps at twice its resolution: its features upsampled (bilinear) plus the
+    stem's features at that resolution, one multi-scale block, a 1x1 heatmap head."""
+
+    def __init__(
+        self, width: int, fine_channels: int, num_outputs: int, *, coordconv: bool
+    ) -> None:
+        super().__init__()
+        half = width // 2
+        self.reduce = ConvNorm(make_conv(width, half, 1, bias=False, coordconv=coordconv), half)
+        self.skip = ConvNorm(
+            make_conv(fine_channels, half, 1, bias=False, coordconv=coordconv), half
+        )
+        self.block = MultiScaleResidualBlock(half, half, coordconv=coordconv)
+        self.head = make_conv(half, num_outputs, 1, coordconv=coordconv)
+
+    def forward(self, features: Tensor, fine: Tensor) -> Tensor:
+        up = F.interpolate(
+            self.reduce(features), size=fine.shape[-2:], mode="bilinear", align_corners=False
+        )
+        return self.head(self.block(up + self.skip(fine)))
+
+
 class HourglassStack(nn.Module):
     """Entry CoordConv (optional) -> hourglass -> block -> 1x1 conv+BN+ReLU -> 1x1 heatmap head."""
 
@@ -67,6 +93,7 @@ class HourglassStack(nn.Module):
         coordconv: bool,
         boundary_coords: bool,
         coordconv_everywhere: bool,
+        fine_channels: int | None = None,
     ) -> None:
         super().__init__()
         self.entry = (
@@ -77,20 +104,35 @@ class HourglassStack(nn.Module):
         self.hourglass = Hourglass(width, depth, coordconv=coordconv_everywhere)
         self.top = MultiScaleResidualBlock(width, width, coordconv=coordconv_everywhere)
         self.features = ConvNorm(make_conv(width, width, 1, coordconv=coordconv_everywhere), width)
-        self.head = make_conv(width, num_outputs, 1, coordconv=coordconv_everywhere)
+        self.head: nn.Module = (
+            make_conv(width, num_outputs, 1, coordconv=coordconv_everywhere)
+            if fine_channels is None
+            else FineHead(width, fine_channels, num_outputs, coordconv=coordconv_everywhere)
+        )
 
-    def forward(self, x: Tensor, boundary: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Features (B, width, H, W) and heatmaps (B, num_outputs, H, W) of this stack."""
+    @property
+    def head_conv(self) -> nn.Module:
+        """The 1x1 convolution that outputs the heatmaps."""
+        return self.head.head if isinstance(self.head, FineHead) else self.head
+
+    def forward(
+        self, x: Tensor, boundary: Tensor | None = None, fine: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Features (B, width, H, W) and heatmaps (B, num_outputs, H, W) of this stack; with a
+        fine head, heatmaps at the resolution of ``fine`` (the stem's S/2 features)."""
         if self.entry is not None:
             x = self.entry(x, boundary)
         features = self.features(self.top(self.hourglass(x)))
+        if isinstance(self.head, FineHead):
+            if fine is None:
+                raise ValueError("a stack with a fine head needs the stem's fine features")
+            return features, self.head(features, fine)
         return features, self.head(features)
 
 
 class StackedHourglass(nn.Module):
-    """AWing stacked hourglass; ``forward`` returns one (B, K(+1), S/4, S/4) tensor per stack."""
-
-    output_stride = 4
+    """AWing stacked hourglass; ``forward`` returns one (B, K(+1), S/r, S/r) tensor per stack,
+    r = ``output_stride`` (4, or 2 with fine heads)."""
 
     def __init__(
         self,
@@ -103,6 +145,7 @@ class StackedHourglass(nn.Module):
         boundary_coords: bool = False,
         coordconv_everywhere: bool = False,
         in_channels: int = 3,
+        output_stride: int = 4,
     ) -> None:
         super().__init__()
         if num_points < 1:
@@ -115,6 +158,9 @@ class StackedHourglass(nn.Module):
             raise ValueError(f"depth must be >= 1, got {depth}")
         if boundary_coords and not boundary:
             raise ValueError("boundary_coords=True needs boundary=True (a boundary heatmap output)")
+        if output_stride not in (2, 4):
+            raise ValueError(f"output_stride must be 2 or 4, got {output_stride}")
+        self.output_stride = output_stride
         self.num_points = num_points
         self.num_stacks = num_stacks
         self.width = width
@@ -149,6 +195,7 @@ class StackedHourglass(nn.Module):
                 coordconv=coordconv,
                 boundary_coords=boundary_coords and index > 0,
                 coordconv_everywhere=everywhere,
+                fine_channels=half if output_stride == 2 else None,
             )
             for index in range(num_stacks)
         )
@@ -163,7 +210,7 @@ class StackedHourglass(nn.Module):
 
     def _init_heads(self) -> None:
         for stack in self.stacks:
-            head = stack.head
+            head = stack.head_conv
             parts = head.parts() if isinstance(head, CoordConv2d) else [head]
             for part in parts:
                 nn.init.normal_(part.weight, std=HEAD_INIT_STD)
@@ -184,19 +231,27 @@ class StackedHourglass(nn.Module):
                 f"(4 * 2**depth with depth={self.depth})"
             )
         x = self.stem_conv(image)
-        x = self.stem_block1(x)
-        x = F.avg_pool2d(x, 2)
-        x = self.stem_block3(self.stem_block2(x))
+        fine = self.stem_block1(x)
+        x = self.stem_block3(self.stem_block2(F.avg_pool2d(fine, 2)))
+        fine_features = fine if self.output_stride == 2 else None
 
         outputs: list[Tensor] = []
         for index, stack in enumerate(self.stacks):
-            boundary = outputs[-1][:, -1:] if self.boundary_coords and index > 0 else None
-            features, prediction = stack(x, boundary)
+            features, prediction = stack(x, self._previous_boundary(outputs), fine_features)
             outputs.append(prediction)
             if index < self.num_stacks - 1:
                 x = (
                     x
                     + self.remap_features[index](features)
-                    + self.remap_predictions[index](prediction)
+                    + self.remap_predictions[index](self._at_stack_scale(prediction))
                 )
         return outputs
+
+    def _at_stack_scale(self, maps: Tensor) -> Tensor:
+        """Maps at the hourglass's S/4 (fine heads predict at S/2: average 2x2 pixels)."""
+        return F.avg_pool2d(maps, 2) if self.output_stride == 2 else maps
+
+    def _previous_boundary(self, outputs: list[Tensor]) -> Tensor | None:
+        if not (self.boundary_coords and outputs):
+            return None
+        return self._at_stack_scale(outputs[-1][:, -1:])

@@ -221,6 +221,13 @@ class TrainConfig(Section):
         "networks on CPU (benchmarks/bench_models.py)",
     )
     grad_clip: float | None = Field(None, gt=0)
+    ema_decay: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="validate, keep as best and ship a moving average of the weights with "
+        "this decay per step (e.g. 0.999); None: the live weights",
+    )
     log_every: int = Field(10, ge=1, description="steps between CSV/TensorBoard log rows")
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: all cores)")
     max_minutes: float | None = Field(None, gt=0, description="stop after the epoch past this")

@@ -41,8 +41,10 @@ from heatmark.evaluate.evaluation import Evaluation, evaluate_samples
 from heatmark.evaluate.inference import predict_dataset
 from heatmark.evaluate.metrics import check_normaliser
 from heatmark.models.checkpoint import (
+    EMA_WEIGHTS,
     TERMS_300W,
     checkpoint_stem,
+    has_ema,
     load_optimizer,
     load_weights,
     meta_path,
@@ -67,6 +69,7 @@ from heatmark.train.distributed import (
     init_distributed,
     shutdown_distributed,
 )
+from heatmark.train.ema import WeightAverage
 from heatmark.train.logs import CHANGES, RunLog, claim_run_dir, writing
 from heatmark.train.supervision import Supervision
 
@@ -199,8 +202,12 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.description = config.description(self.scheme.name)
-        self.landmark_model = LandmarkModel(model, self.description)
-        """The network with its description: what validation runs and checkpoints describe."""
+        self.ema = WeightAverage(model, config.train.ema_decay) if config.train.ema_decay else None
+        """The weights' moving average (``train.ema_decay``), or None."""
+        self.landmark_model = LandmarkModel(
+            self.ema.network if self.ema else model, self.description
+        )
+        """The network validation runs and ``best`` keeps (the moving average, with EMA)."""
         self.ddp_model: nn.Module = (
             DistributedDataParallel(
                 model, device_ids=[self.device.index] if self.cuda_fast else None
@@ -330,6 +337,12 @@ class Trainer:
             )
         load_weights(stem, self.model, meta)
         load_optimizer(stem, self.optimizer, meta)
+        if self.ema is not None:
+            if has_ema(stem, meta):
+                load_weights(stem, self.ema.network, meta, role=EMA_WEIGHTS)
+            else:  # EMA switched on at resume (--allow-changes): average from here on
+                self.ema.reset(self.model)
+            self.ema.updates = meta.get("global_step", 0)
         self.start_epoch = meta["epoch"] + 1
         self.saved_epoch = meta["epoch"]
         self.global_step = meta.get("global_step", 0)
@@ -373,6 +386,8 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.config.train.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return value
 
     def _stop_requested(self, stop: _StopRequest) -> bool:
@@ -538,8 +553,9 @@ class Trainer:
         ``best`` is saved before ``last``: a kill between them resumes at this epoch again,
         which finds the same NME and rewrites the same ``best``."""
         last = self.run_dir / "last"
+        ema = self.ema.network if self.ema else None
         if not validate:
-            save_checkpoint(last, self.model, self.metadata(epoch, None), self.optimizer)
+            save_checkpoint(last, self.model, self.metadata(epoch, None), self.optimizer, ema)
             self.saved_epoch = epoch
             return None
         evaluation = self.validate()
@@ -549,8 +565,8 @@ class Trainer:
             self.best_nme = evaluation.nme
         meta = self.metadata(epoch, metrics)
         if improved:
-            save_checkpoint(self.run_dir / "best", self.model, meta)
-        save_checkpoint(last, self.model, meta, self.optimizer)
+            save_checkpoint(self.run_dir / "best", self.landmark_model.network, meta)
+        save_checkpoint(last, self.model, meta, self.optimizer, ema)
         self.saved_epoch = epoch
         if log:
             log.validation(epoch, self.global_step, metrics)
