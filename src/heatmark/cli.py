@@ -12,7 +12,7 @@ from collections.abc import Callable
 from enum import Enum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from heatmark.codec import Decoding
 from heatmark.errors import HeatmarkError
 from heatmark.evaluate.metrics import Normaliser
 from heatmark.evaluate.scoring import Split
+
+if TYPE_CHECKING:
+    from heatmark.train.config import Config
 
 app = typer.Typer(
     add_completion=False,
@@ -123,7 +126,15 @@ def _report(
 @app.command()
 @reports_errors
 def train(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config")] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML config file, or the name of a bundled recipe (heatmark recipes lists "
+            "them); a file of that name wins",
+        ),
+    ] = None,
     overrides: Annotated[
         list[str] | None, typer.Option("--set", help="override a key: section.key=value")
     ] = None,
@@ -142,7 +153,11 @@ def train(
         ),
     ] = False,
 ) -> None:
-    """Train a landmark detector from a config (recipes in configs/).
+    """Train a landmark detector from a config: a YAML file or a bundled recipe.
+
+    `heatmark train -c cpu_300w` trains the bundled recipe cpu_300w (`heatmark recipes` lists
+    them, `heatmark recipes show NAME` prints one to copy and edit). Recipes read their data
+    from ../shared/data/...; point them at your copy with --set data.train=DIR.
 
     Ctrl-C (SIGINT) or SIGTERM stops after the current step, keeping the last completed epoch
     to --resume from (exit status 130 / 143); a second Ctrl-C aborts at once.
@@ -153,6 +168,7 @@ def train(
     if allow_changes and resume is None:
         raise HeatmarkError("--allow-changes only applies with --resume")
     cfg = load_config(config, overrides or [])
+    _check_data(cfg)
     trainer = Trainer(cfg, console=console, overwrite=overwrite)
     if resume is not None:
         trainer.resume(resume, allow_changes=allow_changes)
@@ -167,6 +183,22 @@ def train(
         raise typer.Exit(stop.exit_code) from None
     if result.best_nme is not None:
         console.print(f"best validation NME {100 * result.best_nme:.2f}%; run in {result.run_dir}")
+
+
+def _check_data(cfg: Config) -> None:
+    """A dataset path of the config that does not exist, as an error saying how to point the
+    config at the data (recipes name ../shared/data/..., relative to the current folder)."""
+    from heatmark.train.data import SYNTHETIC
+
+    if cfg.data.train == SYNTHETIC:  # rendered faces; data.val is not read
+        return
+    for key in ("train", "val"):
+        value = getattr(cfg.data, key)
+        if value is not None and not Path(value).exists():
+            raise HeatmarkError(
+                f"data.{key}: {value}: no such file or folder (relative to {Path.cwd()}); "
+                f"give the dataset with --set data.{key}=PATH"
+            )
 
 
 def eval_command(
@@ -620,7 +652,12 @@ def reproduce_command(
         typer.Option("--out", help="results page (default: docs/results.md for study)"),
     ] = None,
     data: Annotated[
-        Path, typer.Option("--data", help="300-W style faces (the hold-out is made from them)")
+        Path,
+        typer.Option(
+            "--data",
+            help="300-W style faces, any folder (the hold-out is made from them; the default "
+            "is the data folder beside a checkout)",
+        ),
     ] = Path("../shared/data/300w"),
     device: Annotated[
         str | None, typer.Option("--device", help="train.device of every run: cpu, cuda, auto")
@@ -687,6 +724,52 @@ def reproduce_command(
             soft_wrap=True,
         )
         raise typer.Exit(stop.exit_code) from None
+
+
+# ---------------------------------------------------------------------- recipes (issue 23)
+
+recipes_app = typer.Typer(
+    invoke_without_command=True,
+    help="The training recipes heatmark ships: list them, or print one to copy and edit.",
+)
+app.add_typer(recipes_app, name="recipes")
+
+
+@recipes_app.callback()
+def recipes_list(ctx: typer.Context) -> None:
+    """List the bundled recipes: name, purpose and the paper table each reproduces.
+
+    `heatmark recipes show NAME` prints one (a complete config: save it, edit it and train it
+    with `heatmark train -c FILE`); `heatmark train -c NAME` trains it as it is.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from importlib import resources
+
+    from rich.table import Table as RichTable
+
+    from heatmark.recipes import bundled_recipes
+
+    table = RichTable(title="heatmark recipes: heatmark train -c NAME", title_justify="left")
+    for column in ("name", "purpose", "reproduces"):
+        table.add_column(column, no_wrap=column == "name")
+    for recipe in bundled_recipes():
+        table.add_row(recipe.name, recipe.purpose, recipe.reproduces)
+    Console().print(table)
+    folder = resources.files("heatmark.recipes")
+    console.print(f"[dim]the YAML files: {folder}[/]", highlight=False)
+
+
+@recipes_app.command("show")
+@reports_errors
+def recipes_show(
+    name: Annotated[str, typer.Argument(help="a recipe's name (heatmark recipes lists them)")],
+) -> None:
+    """Print a recipe's YAML (e.g. `heatmark recipes show cpu_300w > mine.yaml`, then edit it
+    and train it with `heatmark train -c mine.yaml`)."""
+    from heatmark.recipes import recipe_text
+
+    sys.stdout.write(recipe_text(name))
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import torch
 from pydantic import TypeAdapter, ValidationError
 from torch import Tensor, nn
 
+from heatmark import recipes
 from heatmark.codec import Decoding, HeatmapCodec
 from heatmark.errors import ConfigError
 from heatmark.export import check_parity, export_checkpoint, export_onnx, read_sidecar, sidecar_path
@@ -42,7 +43,7 @@ from heatmark.train.config import (
     load_config,
 )
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(recipes.__file__).parent  # the bundled recipes
 K = 5
 SIZE = 64
 SCHEME = Scheme(

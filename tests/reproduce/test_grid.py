@@ -80,7 +80,7 @@ def test_overrides_land_where_they_should(tmp_path: Path) -> None:
         False,
     )
     # the study recipe: the shipped model's config, narrower, 2 stacks for the AWing tables
-    shipped = load_config(REPOSITORY / "configs" / "cpu_shipped_300w.yaml")
+    shipped = load_config("cpu_shipped_300w")
     assert (mse.model.width, mse.model.stacks, mse.schedule.epochs) == (32, 2, STUDY_EPOCHS)
     assert mse.data.input_size == shipped.data.input_size == 128
     assert mse.codec.heatmap_size == 32 and mse.optimizer == shipped.optimizer
@@ -129,7 +129,7 @@ def test_paper_scale_is_the_papers_and_passes_the_device(tmp_path: Path) -> None
     assert (full.model.stacks, full.schedule.epochs, full.train.device) == (4, 240, "auto")
     command = train_command(Run(row_named("wass-s3"), 0), PAPER, _layout(tmp_path, "cuda"))
     assert command[:2] == ["train", "-c"]
-    assert Path(command[2]).resolve() == REPOSITORY / "configs" / "wasserstein_300w.yaml"
+    assert command[2] == "wasserstein_300w"  # the bundled recipe by name: any folder
     assert "train.device=cuda" in command
 
 

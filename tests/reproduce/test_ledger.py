@@ -88,7 +88,7 @@ def test_a_record_is_portable_and_compares_across_machines(
         "runs/reproduce/study/split/train",
     )
     assert config.data.val == "runs/reproduce/study/split/val"
-    assert ledger.command(run).startswith("heatmark train -c configs/cpu_shipped_300w.yaml --set")
+    assert ledger.command(run).startswith("heatmark train -c cpu_shipped_300w --set")
 
     evaluation = {
         "stat": [1, 2],  # this machine's file size and time: not recorded

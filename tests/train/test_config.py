@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from heatmark import recipes
 from heatmark.cli import app
 from heatmark.data.synthetic import synthetic_faces
 from heatmark.errors import ConfigError
@@ -14,7 +15,7 @@ from heatmark.models.config import HRNetConfig
 from heatmark.train.config import WassersteinConfig, load_config
 from heatmark.train.data import validation_split
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+CONFIGS = sorted(Path(recipes.__file__).parent.glob("*.yaml"))  # the bundled recipes
 
 
 def test_defaults_are_the_awing_paper() -> None:

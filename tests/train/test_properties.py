@@ -16,6 +16,7 @@ from conftest import tiny_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from heatmark import recipes
 from heatmark.errors import ConfigError, DataError
 from heatmark.models.checkpoint import (
     load_optimizer,
@@ -30,7 +31,7 @@ from heatmark.train.build import build_codec, build_model
 from heatmark.train.config import Config, load_config
 from heatmark.train.restore import load_trained
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+CONFIGS = sorted(Path(recipes.__file__).parent.glob("*.yaml"))  # the bundled recipes
 QUICK = settings(
     max_examples=150,
     deadline=None,

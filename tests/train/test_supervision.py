@@ -9,6 +9,7 @@ import torch
 from conftest import tiny_config
 from pydantic import ValidationError
 
+from heatmark import recipes
 from heatmark.codec import HeatmapCodec
 from heatmark.errors import ConfigError
 from heatmark.losses import JensenShannonLoss, MSELoss, SoftArgmaxLoss, WassersteinLoss
@@ -17,7 +18,7 @@ from heatmark.train.config import SupervisionConfig, config_from_dict, load_conf
 from heatmark.train.supervision import Supervision
 from heatmark.train.trainer import Trainer
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(recipes.__file__).parent  # the bundled recipes
 
 
 def points_and_outputs(outputs: int = 2, k: int = 5, seed: int = 0):

@@ -14,7 +14,7 @@ one more bottleneck and a 3x3 conv.
 RefineNet's last: the trainer supervises every element of the list (intermediate supervision, as
 the paper supervises both nets) and inference decodes the last, RefineNet's. CPN's own training
 (wider targets per GlobalNet level, online hard keypoint mining for RefineNet) is
-``train.supervision`` (``heatmark.train.supervision``; configs/cpn_300w.yaml sets it). Differences
+``train.supervision`` (``heatmark.train.supervision``; the cpn_300w recipe sets it). Differences
 from the paper: the heads end in a plain conv instead of conv + BN, and the backbone starts from
 scratch, not from ImageNet weights.
 """

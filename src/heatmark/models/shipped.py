@@ -1,15 +1,19 @@
 """The model heatmark ships: ``heatmark.Predictor()`` and ``heatmark predict`` use it by default.
 
 It lives in the package (``heatmark/weights/``: safetensors weights + JSON sidecar, 1.7 MB), so
-nothing is downloaded, ever. It was trained with ``configs/cpu_shipped_300w.yaml`` on the
-iBUG 300-W annotations, so the 300-W terms of use (research and non-commercial use only) apply
-to it; loading it prints them through ``Predictor.terms`` / the CLI.
+nothing is downloaded, ever. It was trained with the bundled recipe ``cpu_shipped_300w``
+(``heatmark recipes show cpu_shipped_300w``) on the iBUG 300-W annotations, so the 300-W terms
+of use (research and non-commercial use only) apply to it; loading it prints them through
+``Predictor.terms`` / the CLI.
 
 Re-create the shipped files from a training run (keeps the weights, writes a fresh sidecar with
-the model description, the recipe and the validation figures)::
+the model description, the recipe and the validation figures), from any folder::
 
-    heatmark train -c configs/cpu_shipped_300w.yaml
-    python -m heatmark.models.shipped runs/cpu-shipped-300w/best
+    heatmark train -c cpu_shipped_300w --set data.train=PATH/TO/300w
+    python -m heatmark.models.shipped runs/cpu-shipped-300w/best [STEM]
+
+Without ``STEM`` it replaces the files in the package's ``weights/`` (the ones
+``heatmark predict`` loads); with it, it writes ``STEM.safetensors`` and ``STEM.json``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from heatmark.codec import Decoding
+from heatmark.errors import HeatmarkError
 from heatmark.models.checkpoint import (
     TERMS_300W,
     checkpoint_stem,
@@ -31,6 +36,8 @@ from heatmark.models.landmark_model import LandmarkModel
 WEIGHTS_FOLDER = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_NAME = "heatmark-hg1-w64-300w68"
 SHIPPED_STEM = WEIGHTS_FOLDER / SHIPPED_NAME
+SHIPPED_RECIPE = "cpu_shipped_300w"
+"""The bundled recipe (``heatmark.recipes``) the shipped model is trained with."""
 
 
 def load_shipped_model() -> LandmarkModel:
@@ -53,12 +60,16 @@ def package(
     metadata = {key: meta[key] for key in keep if key in meta}
     metadata["description"] = replace(model.description, decoding=decoding).to_dict()
     metadata["terms"] = meta.get("terms", TERMS_300W)
-    metadata["recipe"] = "configs/cpu_shipped_300w.yaml"
+    metadata["recipe"] = SHIPPED_RECIPE
     save_checkpoint(stem, model.network, metadata)
     return stem
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m heatmark.models.shipped RUN_DIR/best")
-    print(package(sys.argv[1]))
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: python -m heatmark.models.shipped RUN_DIR/best [STEM]")
+    target = Path(sys.argv[2]) if len(sys.argv) == 3 else SHIPPED_STEM
+    try:
+        print(package(sys.argv[1], target))
+    except HeatmarkError as error:
+        sys.exit(f"error: {error}")

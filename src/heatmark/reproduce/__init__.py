@@ -17,7 +17,7 @@ run with a current record is never trained again (even without its run folder), 
 
 The CPU study recipe and its budget
 -----------------------------------
-The shipped model's recipe (``configs/cpu_shipped_300w.yaml``: 128 px input, 32x32 maps,
+The shipped model's recipe (``cpu_shipped_300w``, bundled: 128 px input, 32x32 maps,
 1,925 training faces, batch 16 = 120 steps an epoch, Adam 1e-3, cosine schedule) at width 32
 for 20 epochs: a 2-stack hourglass for the AWing tables (boundary coordinates only act from the
 second stack on), one stack with CoordConv in every convolution for the Wasserstein table (the

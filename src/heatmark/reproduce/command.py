@@ -127,6 +127,12 @@ def _dry_run(options: GridOptions, console: Console) -> None:
         total += (seconds or 0.0) * left
         table.add_row(str(index), status.run.name, state_text(status), str(left), minutes)
     Console().print(table)
+    if not options.scale.synthetic and options.data is not None and not options.data.exists():
+        console.print(
+            f"note: --data {options.data}: no such folder here; training the grid needs the "
+            "300-W faces (heatmark reproduce --data DIR)",
+            highlight=False,
+        )
     jobs = options.job_count
     if timing:
         estimate = (

@@ -2,7 +2,8 @@
 
 A ``Row`` is one line of a paper's table (``t7-wmap``: "AWing + weighted loss map"), written as
 ``(key, value)`` overrides of the training config (the same keys as ``heatmark train --set``).
-A ``Scale`` says which base config and common overrides each table starts from (the CPU study,
+A ``Scale`` says which bundled recipe (``heatmark.recipes``) and common overrides each table
+starts from (the CPU study,
 the papers' own scale, a seconds-long smoke scale on synthetic faces) and the values of the few
 settings that depend on the scale (``Param``: the paper's sigma 3 on 64x64 maps is sigma 1.5 on
 the study's 32x32 maps). A ``Run`` is a row at a scale with one seed; ``run_overrides`` turns it
@@ -24,7 +25,7 @@ from typing import Any
 
 from heatmark.codec import Decoding
 from heatmark.errors import ConfigError, HeatmarkError
-from heatmark.train.config import Config, load_config, parse_yaml
+from heatmark.train.config import Config, load_config, load_recipe, parse_yaml
 
 CROSS_DOMAIN = "synthetic-faces"
 """The grid's cross-domain protocol: the clean hold-out protocol on rendered faces
@@ -48,7 +49,9 @@ Override = tuple[str, Any]
 
 @dataclass(frozen=True)
 class Recipe:
-    """A base config (``None``: the built-in defaults) and overrides shared by a table's rows."""
+    """A base config, by its bundled recipe's name (``heatmark recipes``; ``None``: the built-in
+    defaults), and overrides shared by a table's rows. A name, not a path: the grid works from
+    any folder with an installed heatmark, and its commands (``heatmark train -c NAME``) too."""
 
     config: str | None
     overrides: tuple[Override, ...] = ()
@@ -230,7 +233,7 @@ CPN_SUPERVISION = {
     "weights": [0.125, 0.125, 0.125, 0.125, 1.0],
     "hard_keypoints": 32,
 }
-"""CPN's released-code supervision (configs/cpn_300w.yaml explains the numbers)."""
+"""CPN's released-code supervision (the cpn_300w recipe explains the numbers)."""
 
 
 def _l2(sigma: str) -> tuple[Override, ...]:
@@ -455,13 +458,13 @@ _STUDY_COMMON: tuple[Override, ...] = (
     ("train.max_minutes", None),  # the grid's --budget-minutes stops runs, not the recipe
     ("data.workers", 0),
 )
-_STUDY_BASE = "configs/cpu_shipped_300w.yaml"
+_STUDY_BASE = "cpu_shipped_300w"
 _STUDY_OTHER = tuple(o for o in _STUDY_COMMON if o[0] != "model.width")  # rows set the model
 
 STUDY = Scale(
     name="study",
     summary=(
-        "CPU study: the shipped model's recipe (configs/cpu_shipped_300w.yaml: 128 px input, "
+        "CPU study: the shipped model's recipe (cpu_shipped_300w: 128 px input, "
         f"32x32 maps, Adam 1e-3, cosine) at width 32 for {STUDY_EPOCHS} epochs; a 2-stack "
         "hourglass for the AWing tables (boundary coordinates need a second stack), 1 stack "
         "with CoordConv in every convolution for the Wasserstein table"
@@ -524,15 +527,15 @@ PAPER = Scale(
     name="paper",
     summary=(
         "the papers' scale (for a GPU): 256 px input, 64x64 maps, 4-stack hourglass of width "
-        "256, RMSprop 1e-4 for 240 epochs (configs/awing_300w.yaml, configs/wasserstein_300w.yaml"
-        "), HRNet-W18 for 60 epochs (configs/hrnet_300w.yaml)"
+        "256, RMSprop 1e-4 for 240 epochs (recipes awing_300w, wasserstein_300w), HRNet-W18 "
+        "for 60 epochs (hrnet_300w)"
     ),
     recipes=(
-        ("awing-ablation", Recipe("configs/awing_300w.yaml")),
-        ("awing-hyper", Recipe("configs/awing_300w.yaml")),
-        ("wasserstein", Recipe("configs/wasserstein_300w.yaml")),
-        ("other-models", Recipe("configs/simple_baselines_300w.yaml")),
-        ("gpu-models", Recipe("configs/hrnet_300w.yaml")),
+        ("awing-ablation", Recipe("awing_300w")),
+        ("awing-hyper", Recipe("awing_300w")),
+        ("wasserstein", Recipe("wasserstein_300w")),
+        ("other-models", Recipe("simple_baselines_300w")),
+        ("gpu-models", Recipe("hrnet_300w")),
     ),
     params=(
         ("sigma_narrow", 1.0),
@@ -717,38 +720,25 @@ def run_overrides(run: Run, scale: Scale, layout: Layout) -> list[str]:
     return [f"{key}={format_value(_resolve(value, scale))}" for key, value in pairs]
 
 
-def base_config_path(recipe: Recipe) -> Path | None:
-    """The recipe's base config file: relative to the current folder, else to the repository
-    this package lives in; a ``ConfigError`` naming it when neither has it."""
-    if recipe.config is None:
-        return None
-    path = Path(recipe.config)
-    if path.is_file():
-        return path
-    repository = Path(__file__).resolve().parents[3]
-    if (repository / path).is_file():
-        return repository / path
-    raise ConfigError(
-        f"{path}: base config not found (run heatmark reproduce from the repository root)"
-    )
-
-
 def run_config(run: Run, scale: Scale, layout: Layout) -> Config:
     """The validated training config of a run (what its ``heatmark train`` command trains)."""
     recipe = scale.recipe(run.row.table)
     assert recipe is not None
+    overrides = run_overrides(run, scale, layout)
     try:
-        return load_config(base_config_path(recipe), run_overrides(run, scale, layout))
+        if recipe.config is None:
+            return load_config(None, overrides)
+        return load_recipe(recipe.config, overrides)
     except ConfigError as error:
         raise ConfigError(f"row {run.row.name} at scale {scale.name}: {error}") from None
 
 
 def train_command(run: Run, scale: Scale, layout: Layout) -> list[str]:
-    """``heatmark train`` arguments (without the program) that train ``run`` from scratch."""
+    """``heatmark train`` arguments (without the program) that train ``run`` from scratch: the
+    bundled recipe by name, then the run's overrides."""
     recipe = scale.recipe(run.row.table)
     assert recipe is not None
-    path = base_config_path(recipe)
-    command = ["train"] + (["-c", str(path)] if path is not None else [])
+    command = ["train"] + (["-c", recipe.config] if recipe.config is not None else [])
     for item in run_overrides(run, scale, layout):
         command += ["--set", item]
     return command

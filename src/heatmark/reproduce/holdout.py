@@ -1,7 +1,7 @@
 """The CPU recipes' hold-out as two folders, so every seed trains and is scored on the same faces.
 
 A training run's seed also picks its hold-out (``heatmark.data.split.run_holdout``): seed 1 of
-``configs/cpu_shipped_300w.yaml`` would hold out other faces than seed 0. The grid wants the
+the ``cpu_shipped_300w`` recipe would hold out other faces than seed 0. The grid wants the
 seed to change only the initialisation and the augmentation, so it writes the seed-0 hold-out
 (``val_fraction 0.1`` of ``helen/trainset``: 87 of the 2,012 faces of ../shared/data/300w) once
 as ``train/`` and ``val/`` trees of symbolic links to the original files (same relative layout,

@@ -29,6 +29,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 from dataclasses import dataclass
 from importlib import metadata
@@ -37,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from heatmark.errors import HeatmarkError
-from heatmark.reproduce.grid import Layout, Run, Scale, run_config, run_overrides, shell_command
+from heatmark.recipes import bundled_name
+from heatmark.reproduce.grid import Layout, Run, Scale, run_config, shell_command, train_command
 from heatmark.train.config import Config, config_differences, config_from_dict
 
 FORMAT = "heatmark-reproduce-record"
@@ -96,8 +98,8 @@ def portable(path: Path | str) -> str:
         return "/".join(("...", *path.parts[-2:]))
 
 
-_CODE = ("src", "configs", "pyproject.toml", "constraints.txt")
-"""What a run's numbers depend on in the checkout."""
+_CODE = ("src", "pyproject.toml", "constraints.txt")
+"""What a run's numbers depend on in the checkout (the recipes are in src/heatmark/recipes)."""
 
 
 def heatmark_commit() -> str | None:
@@ -150,6 +152,26 @@ def holdout_identity(split: Path, data: Path | None) -> dict[str, Any] | None:
     digest = hashlib.sha256(json.dumps(held_out).encode()).hexdigest()
     identity = {key: manifest.get(key) for key in HOLDOUT_KEYS[:-1]}
     return {**identity, "val_sha256": digest, "data": None if data is None else portable(data)}
+
+
+_OLD_RECIPE_PATH = re.compile(r"(?<= -c )configs/([A-Za-z0-9_.-]+)\.yaml(?= |$)")
+
+
+def recorded_command(record: dict[str, Any]) -> str | None:
+    """A record's ``heatmark train`` command as it runs today: records written while the
+    recipes were files in the repository's ``configs/`` name the base recipe by that path
+    (``-c configs/cpu_shipped_300w.yaml``), now the bundled recipe of the same name
+    (``-c cpu_shipped_300w``, the same YAML). Whether a record is current never depends on its
+    command (``Ledger.differences`` compares configs), so older records stay valid."""
+    command = record.get("command")
+    if not isinstance(command, str):
+        return None
+
+    def bundled(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return name if bundled_name(name) is not None else match.group(0)
+
+    return _OLD_RECIPE_PATH.sub(bundled, command)
 
 
 # ---------------------------------------------------------------------------------- JSON
@@ -277,15 +299,10 @@ class Ledger:
         return run_config(run, self.scale, canonical_layout(self.scale, self.device))
 
     def command(self, run: Run) -> str:
-        """The run's ``heatmark train`` command from the repository root, in the default runs
-        folder (what ``grid.train_command`` gives there)."""
-        recipe = self.scale.recipe(run.row.table)
-        assert recipe is not None
-        arguments = ["train"] + (["-c", recipe.config] if recipe.config is not None else [])
+        """The run's ``heatmark train`` command, in the default runs folder (what
+        ``grid.train_command`` gives there)."""
         layout = canonical_layout(self.scale, self.device)
-        for item in run_overrides(run, self.scale, layout):
-            arguments += ["--set", item]
-        return shell_command(arguments)
+        return shell_command(train_command(run, self.scale, layout))
 
     def read(self, run: Run) -> dict[str, Any] | None:
         """The run's record, None when there is none; a ``HeatmarkError`` naming the file when

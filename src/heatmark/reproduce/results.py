@@ -33,7 +33,7 @@ from heatmark.reproduce.grid import (
     Table,
     shell_command,
 )
-from heatmark.reproduce.ledger import TIMING, canonical_runs
+from heatmark.reproduce.ledger import TIMING, canonical_runs, recorded_command
 from heatmark.reproduce.runner import TRAIN_LOG, GridOptions, RunStatus
 
 DECODING_TITLES = {Decoding.GET_MAX.value: "GET_MAX", Decoding.GET_BC.value: "GET_BC"}
@@ -641,7 +641,7 @@ def _run_lines(entries: Sequence[Entry], out: Path) -> list[str]:
     lines += _md_table(("run", "record", "run folder", "training time", "commit"), rows)
     lines += ["<details><summary>Commands</summary>", ""]
     for entry in entries:
-        command = (entry.record or {}).get("command")
+        command = recorded_command(entry.record or {})
         if command:
             lines += [f"`{entry.run.name}`:", "", "```sh", command, "```", ""]
     lines += ["</details>", ""]

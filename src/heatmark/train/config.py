@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
 )
 
+from heatmark import recipes
 from heatmark.codec import Decoding
 from heatmark.data.augment import AugmentConfig
 from heatmark.data.split import AUTO_SUBSET
@@ -182,7 +183,7 @@ class SupervisionConfig(Section):
 
     Defaults: every output (stack) gets the run's loss and target with weight 1. CPN's released
     code instead gives its four GlobalNet outputs wider targets and weight 1/8 each and trains
-    RefineNet on its hardest keypoints only (configs/cpn_300w.yaml)."""
+    RefineNet on its hardest keypoints only (the cpn_300w recipe)."""
 
     sigma_scales: tuple[float, ...] = Field(
         (), description="per output, codec.sigma times this; empty: 1 for every output"
@@ -404,25 +405,54 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
         raise ConfigError(_format_errors(error, source)) from None
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config (or start from defaults when ``path`` is None) and apply overrides."""
-    raw: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        path = Path(path)
-        source = str(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
+def read_config_text(config: str | Path) -> tuple[str, str]:
+    """``(YAML text, source name)`` of ``config``: the file at that path when there is one, else
+    the bundled recipe of that name (``heatmark.recipes``: ``cpu_300w`` or ``cpu_300w.yaml``).
+
+    When there is neither: a ``ConfigError`` naming it, which lists the recipes for a bare name
+    and names the recipe for a missing path whose file name is a recipe's
+    (``configs/cpu_300w.yaml``: where the recipes lived before they moved into the package)."""
+    path = Path(config)
+    if path.is_file():
         try:
-            text = path.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as error:
             raise ConfigError(f"{path}: cannot read the config ({error})") from None
-        loaded = parse_yaml(text, str(path))
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections")
-        raw = loaded or {}
-    raw = apply_overrides(raw, overrides or [])
+    name = recipes.bundled_name(str(config))
+    if name is not None:
+        return recipes.recipe_text(name), f"recipe {name}"
+    if path.exists():
+        raise ConfigError(f"{path}: not a config file")
+    if path.name == str(config):  # a bare name: neither a file here nor a recipe
+        raise ConfigError(
+            f"{config}: no config file of that name here, and no bundled recipe {path.stem!r}; "
+            f"recipes: {', '.join(recipes.recipe_names())} (heatmark recipes lists them)"
+        )
+    named = recipes.bundled_name(path.name)
+    hint = f" (the bundled recipe {named} has its name: -c {named})" if named else ""
+    raise ConfigError(f"{path}: config file not found{hint}")
+
+
+def config_from_yaml(text: str, source: str, overrides: list[str] | None = None) -> Config:
+    """Validate YAML config text (errors name ``source``) with ``key=value`` overrides."""
+    loaded = parse_yaml(text, source)
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    raw = apply_overrides(loaded or {}, overrides or [])
     return config_from_dict(raw, source)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config, a file or a bundled recipe's name (``read_config_text``), or start
+    from the defaults when ``path`` is None; then apply overrides."""
+    if path is None:
+        return config_from_dict(apply_overrides({}, overrides or []), "defaults")
+    return config_from_yaml(*read_config_text(path), overrides)
+
+
+def load_recipe(name: str, overrides: list[str] | None = None) -> Config:
+    """Bundled recipe ``name`` (never a file of that name) with overrides."""
+    return config_from_yaml(recipes.recipe_text(name), f"recipe {name}", overrides)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
