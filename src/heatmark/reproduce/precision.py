@@ -1,6 +1,6 @@
 """The precision campaign: which change buys the most precision per CPU-hour (issue 20).
 
-Each ablation is the shipped model's recipe (configs/cpu_shipped_300w.yaml) with one change,
+Each ablation is the shipped model's recipe (the bundled ``cpu_shipped_300w``) with one change,
 trained for the same number of epochs on one CPU thread. The 87-face hold-out of the grid
 (``heatmark.reproduce.holdout``) is never touched: ablations train on the other 1,925 faces and
 are scored on a seeded 10% of those (the *ablation split*: ``val_fraction 0.1`` of every subset,
@@ -50,7 +50,8 @@ from heatmark.models.landmark_model import LandmarkModel
 from heatmark.reproduce.grid import format_value
 from heatmark.reproduce.holdout import materialise_holdout
 
-BASE_RECIPE = "configs/cpu_shipped_300w.yaml"
+BASE_RECIPE = "cpu_shipped_300w"
+"""The bundled recipe every ablation starts from (``heatmark recipes show cpu_shipped_300w``)."""
 SPLIT_FRACTION = 0.1
 SPLIT_SEED = 0
 """The ablation split: this seeded fraction of all the hold-out tree's training faces."""
@@ -260,7 +261,7 @@ def write_table(records: Path = RECORDS, page: Path = PAGE) -> str:
         "",
         "Written by `python -m heatmark.reproduce.precision table` from "
         "`docs/precision/records/`. Every row is the shipped recipe "
-        "(`configs/cpu_shipped_300w.yaml`) with one change, trained on one CPU thread on the "
+        "(`cpu_shipped_300w`) with one change, trained on one CPU thread on the "
         "1,925 faces outside the 87-face hold-out and scored (last epoch) on a seeded 10% of "
         f"them ({SPLIT_FRACTION:g}, seed {SPLIT_SEED}: 192 faces). NME and FR_L@0.1 in % of "
         "the inter-ocular distance; gain: GET_BC NME of the baseline of the same length minus "
