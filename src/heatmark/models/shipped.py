@@ -5,11 +5,20 @@ nothing is downloaded, ever. It was trained with ``configs/cpu_shipped_300w.yaml
 iBUG 300-W annotations, so the 300-W terms of use (research and non-commercial use only) apply
 to it; loading it prints them through ``Predictor.terms`` / the CLI.
 
+Next to the weights sits their ONNX export (``heatmark-hg1-w64-300w68.onnx`` + ``.onnx.json``,
+decoder in the graph), which ``Predictor()`` runs with onnxruntime on the CPU by default, so
+nothing is exported at run time. ``tests/predict/test_shipped.py`` checks that the export gives
+the weights' points.
+
 Re-create the shipped files from a training run (keeps the weights, writes a fresh sidecar with
-the model description, the recipe and the validation figures)::
+the model description, the recipe and the validation figures, and exports the ONNX file)::
 
     heatmark train -c configs/cpu_shipped_300w.yaml
     python -m heatmark.models.shipped runs/cpu-shipped-300w/best
+
+or only re-export the ONNX file of the weights in the package::
+
+    python -m heatmark.models.shipped --onnx
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from heatmark.models.landmark_model import LandmarkModel
 WEIGHTS_FOLDER = Path(__file__).resolve().parents[1] / "weights"
 SHIPPED_NAME = "heatmark-hg1-w64-300w68"
 SHIPPED_STEM = WEIGHTS_FOLDER / SHIPPED_NAME
+SHIPPED_ONNX = WEIGHTS_FOLDER / f"{SHIPPED_NAME}.onnx"
 
 
 def load_shipped_model() -> LandmarkModel:
@@ -55,10 +65,36 @@ def package(
     metadata["terms"] = meta.get("terms", TERMS_300W)
     metadata["recipe"] = "configs/cpu_shipped_300w.yaml"
     save_checkpoint(stem, model.network, metadata)
+    export_shipped_onnx(stem, stem.with_name(stem.name + ".onnx"))
     return stem
 
 
+def export_shipped_onnx(stem: Path = SHIPPED_STEM, out: Path = SHIPPED_ONNX) -> Path:
+    """Export the shipped weights at ``stem`` to ``out`` (+ sidecar), decoder in the graph,
+    and check onnxruntime against torch (``HeatmarkError`` if they disagree)."""
+    from heatmark.errors import HeatmarkError
+    from heatmark.export.onnx import export_checkpoint
+
+    path, report = export_checkpoint(stem, out, check=True)
+    if report is None or not report["passed"]:
+        raise HeatmarkError(f"{path}: onnxruntime disagrees with torch: {report}")
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--onnx"]:
+        print(export_shipped_onnx())
+        return 0
+    if len(argv) != 1 or argv[0].startswith("-"):
+        print(
+            "usage: python -m heatmark.models.shipped RUN_DIR/best   (package a run + export)\n"
+            "       python -m heatmark.models.shipped --onnx          (re-export the ONNX file)",
+            file=sys.stderr,
+        )
+        return 2
+    print(package(argv[0]))
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m heatmark.models.shipped RUN_DIR/best")
-    print(package(sys.argv[1]))
+    sys.exit(main(sys.argv[1:]))
