@@ -351,7 +351,13 @@ def predict(
     smooth: Annotated[
         bool, typer.Option("--smooth", help="One-Euro smoothing of video landmarks")
     ] = False,
-    refine: Annotated[int, typer.Option("--refine", help="re-crops from the predicted points")] = 1,
+    refine: Annotated[
+        int,
+        typer.Option(
+            "--refine",
+            help="re-crops from the predicted points (1 helps hog/haar boxes and occluded faces)",
+        ),
+    ] = 0,
     redetect_every: Annotated[
         int, typer.Option("--redetect-every", help="video: run the detector every N frames")
     ] = 10,

