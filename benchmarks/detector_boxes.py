@@ -7,13 +7,18 @@ another scale and offset: this measures, on the 87 validation faces of ../shared
 - the ground-truth landmark box (the usual GT-box protocol, for reference);
 - the raw detector box (no calibration, no refinement);
 - the calibrated detector box;
-- the calibrated box refined once / twice from the predicted points (``refine``).
+- the calibrated box refined once / twice from the predicted points (``refine``);
+
+for the detectors ``yunet`` (the default), ``hog`` and ``haar``.
 
 A face counts as detected when a predicted face's point box overlaps its ground-truth point box
 with IoU >= 0.3 (``heatmark.evaluate.detections``); NME is over detected faces, FR@0.1 counts
 a missed face as a failure.
 
-    .venv/bin/python benchmarks/detector_boxes.py [--data ../shared/data/300w]
+``--protocol NAME`` runs the same on the hold-out perturbed by a robustness protocol (e.g.
+``occlusion-large``: the suite's own images, so a detector's misses there are visible).
+
+    .venv/bin/python benchmarks/detector_boxes.py [--data ../shared/data/300w] [--protocol P]
 """
 
 from __future__ import annotations
@@ -52,10 +57,21 @@ def score(samples, faces_per_image) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/300w"))
+    parser.add_argument("--protocol", default="clean", help="a robustness protocol's images")
     args = parser.parse_args()
     _, val = holdout_split(load_dataset(args.data), 0.1, seed=0, subset="helen/trainset")
     images = [read_image(s.image_path) for s in val]
-    print(f"{len(val)} held-out faces; shipped model, GET_BC decoding\n")
+    if args.protocol != "clean":
+        from heatmark.data.readers.predictions import prediction_keys
+        from heatmark.robustness.perturbations import perturb
+
+        keys = prediction_keys(val, args.data)
+        images = [
+            perturb(args.protocol, image, s.points, s.scheme, key).image
+            for image, s, key in zip(images, val, keys, strict=True)
+        ]
+        print(f"protocol {args.protocol} (the robustness suite's images)")
+    print(f"{len(val)} held-out faces; shipped model, GET_BC decoding, onnxruntime\n")
     print("| boxes | detected | NME (detected) | FR@0.1 (misses fail) | ms / image |")
     print("|---|---|---|---|---|")
     gt = heatmark.Predictor(detector="none", refine=0)
@@ -64,7 +80,7 @@ def main() -> None:
     ms = 1000 * (time.perf_counter() - started) / len(val)
     rate, nme, fr = score(val, faces)
     print(f"| ground-truth landmark box | {rate:.1%} | {nme:.2%} | {fr:.2%} | {ms:.1f} |")
-    for detector in ("hog", "haar"):
+    for detector in ("yunet", "hog", "haar"):
         base = heatmark.Predictor(detector=detector)
         detections = [base.detector.detect(image) for image in images]
         for name, calibration, refine in (

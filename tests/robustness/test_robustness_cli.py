@@ -72,3 +72,14 @@ def test_bad_robustness_arguments_are_clear(dataset: Path, tmp_path) -> None:
         + ["--out", str(tmp_path / "x")],
     )
     assert still.exit_code == 1 and "Traceback" not in still.output
+
+
+def test_detector_option_needs_the_detector_box_protocol(dataset: Path) -> None:
+    stray = runner.invoke(app, ["robustness", "run", "--data", str(dataset), "--detector", "hog"])
+    assert stray.exit_code == 1 and "--box detector" in stray.output
+    unknown = runner.invoke(
+        app,
+        ["robustness", "run", "--data", str(dataset), "--box", "detector"]
+        + ["--detector", "mtcnn"],
+    )
+    assert unknown.exit_code == 1 and "unknown face detector" in unknown.output

@@ -6,7 +6,8 @@ the best overlap: the IoU of the predicted points' box and the ground-truth poin
 one-to-one (Hungarian assignment on IoU), accepted at IoU >= ``MIN_IOU``. A ground-truth face
 without a match is a missed face: it counts as a failure at every threshold (error infinity in
 FR and CED) and is left out of the NME, which is reported over matched faces together with the
-detection rate.
+detection rate. Images listed under ``failures`` (inputs ``heatmark predict`` could not process)
+count as images where no face was found.
 """
 
 from __future__ import annotations
@@ -77,8 +78,11 @@ def match_detections(
     layouts = [image_keys(samples, root)]
     if root is not None and image_keys(samples) != layouts[0]:
         layouts.append(image_keys(samples))
-    keys = next((ks for ks in layouts if all(k in images for k in ks)), layouts[0])
-    missing = [k for k in dict.fromkeys(keys) if k not in images]
+    failures = payload.get("failures") or []
+    failed = {f.get("key") for f in failures if isinstance(f, dict)}  # their faces are missed
+    listed = images.keys() | failed
+    keys = next((ks for ks in layouts if all(k in listed for k in ks)), layouts[0])
+    missing = [k for k in dict.fromkeys(keys) if k not in listed]
     if missing:
         raise DataError(
             path,
@@ -92,6 +96,8 @@ def match_detections(
     matched = np.zeros((len(samples), 0, 2))
     detected = np.zeros(len(samples), dtype=bool)
     for key, indices in by_image.items():
+        if key not in images:  # listed under "failures": nothing was found
+            continue
         faces = _faces(path, key, images[key])
         if not faces:
             continue

@@ -123,7 +123,12 @@ def score_predictions(
     samples = load_dataset(gt)
     pred = Path(pred)
     detected = None
-    payload = read_json(pred, "prediction file") if pred.suffix.lower() == ".json" else None
+    if pred.suffix.lower() == ".jsonl":  # heatmark predict --format jsonl
+        from heatmark.predict.output import journal_document
+
+        payload = journal_document(pred)
+    else:
+        payload = read_json(pred, "prediction file") if pred.suffix.lower() == ".json" else None
     if is_detections_file(payload):
         points, detected = match_detections(pred, payload, samples, root=gt)
     else:

@@ -6,14 +6,23 @@ nothing is downloaded, ever. It was trained with the bundled recipe ``cpu_shippe
 of use (research and non-commercial use only) apply to it; loading it prints them through
 ``Predictor.terms`` / the CLI.
 
+Next to the weights sits their ONNX export (``heatmark-hg1-w64-300w68.onnx`` + ``.onnx.json``,
+decoder in the graph), which ``Predictor()`` runs with onnxruntime on the CPU by default, so
+nothing is exported at run time. ``tests/predict/test_shipped.py`` checks that the export gives
+the weights' points.
+
 Re-create the shipped files from a training run (keeps the weights, writes a fresh sidecar with
-the model description, the recipe and the validation figures), from any folder::
+the model description, the recipe and the validation figures, and exports the ONNX file), from
+any folder::
 
     heatmark train -c cpu_shipped_300w --set data.train=PATH/TO/300w
     python -m heatmark.models.shipped runs/cpu-shipped-300w/best [STEM]
 
 Without ``STEM`` it replaces the files in the package's ``weights/`` (the ones
-``heatmark predict`` loads); with it, it writes ``STEM.safetensors`` and ``STEM.json``.
+``heatmark predict`` loads); with it, it writes ``STEM.safetensors``, ``STEM.json`` and
+``STEM.onnx``. Only re-export the ONNX file of the weights in the package::
+
+    python -m heatmark.models.shipped --onnx
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ SHIPPED_NAME = "heatmark-hg1-w64-300w68"
 SHIPPED_STEM = WEIGHTS_FOLDER / SHIPPED_NAME
 SHIPPED_RECIPE = "cpu_shipped_300w"
 """The bundled recipe (``heatmark.recipes``) the shipped model is trained with."""
+SHIPPED_ONNX = WEIGHTS_FOLDER / f"{SHIPPED_NAME}.onnx"
 
 
 def load_shipped_model() -> LandmarkModel:
@@ -62,14 +72,40 @@ def package(
     metadata["terms"] = meta.get("terms", TERMS_300W)
     metadata["recipe"] = SHIPPED_RECIPE
     save_checkpoint(stem, model.network, metadata)
+    export_shipped_onnx(stem, stem.with_name(stem.name + ".onnx"))
     return stem
 
 
-if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: python -m heatmark.models.shipped RUN_DIR/best [STEM]")
-    target = Path(sys.argv[2]) if len(sys.argv) == 3 else SHIPPED_STEM
+def export_shipped_onnx(stem: Path = SHIPPED_STEM, out: Path = SHIPPED_ONNX) -> Path:
+    """Export the shipped weights at ``stem`` to ``out`` (+ sidecar), decoder in the graph,
+    and check onnxruntime against torch (``HeatmarkError`` if they disagree)."""
+    from heatmark.export.onnx import export_checkpoint
+
+    path, report = export_checkpoint(stem, out, check=True)
+    if report is None or not report["passed"]:
+        raise HeatmarkError(f"{path}: onnxruntime disagrees with torch: {report}")
+    return path
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--onnx"]:
+        print(export_shipped_onnx())
+        return 0
+    if len(argv) not in (1, 2) or any(a.startswith("-") for a in argv):
+        print(
+            "usage: python -m heatmark.models.shipped RUN_DIR/best [STEM]  (package a run + "
+            "export)\n       python -m heatmark.models.shipped --onnx  (re-export the ONNX file)",
+            file=sys.stderr,
+        )
+        return 2
+    target = Path(argv[1]) if len(argv) == 2 else SHIPPED_STEM
     try:
-        print(package(sys.argv[1], target))
+        print(package(argv[0], target))
     except HeatmarkError as error:
-        sys.exit(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

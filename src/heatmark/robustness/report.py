@@ -79,13 +79,18 @@ def protocol_table(result: SuiteResult, protocol: str) -> str:
 
 def overview_table(result: SuiteResult) -> str:
     """NME % (FR_L@0.1 %) of every model (columns) on every protocol (rows)."""
+    rates = result.detection_rates
+    found = [f"{result.detector} found"] if rates else []
     lines = [
-        "| protocol | images | " + " | ".join(result.models) + " |",
-        "|---" * (len(result.models) + 2) + "|",
+        "| " + " | ".join(["protocol", "images", *found, *result.models]) + " |",
+        "|---" * (len(result.models) + 2 + len(found)) + "|",
     ]
     for run in result.protocols:
         cells = [result.cell(model, run.name) for model in result.models]
         values = [f"{_pct(c.nme)} ({_pct(c.fr_landmarks[0.1])})" for c in cells]
+        if rates:
+            rate = rates.get(run.name)
+            values.insert(0, "-" if rate is None else f"{100 * rate:.1f}%")
         lines.append(f"| {run.name} | {run.indices.size} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 

@@ -207,10 +207,16 @@ class SuiteResult:
     cross_dataset: str | None = None
     """The named cross-dataset protocol (``heatmark.robustness.cross_dataset``), if any."""
     model_schemes: dict[str, str] = field(default_factory=dict)
+    detector: str | None = None
+    """The face detector of the ``detector`` box protocol (None for the others)."""
+    detection_rates: dict[str, float] = field(default_factory=dict)
+    """Per protocol: the fraction of faces the detector found (``detector`` box protocol)."""
 
     @property
     def box_description(self) -> str:
-        return BOX_DESCRIPTIONS[BoxProtocol(self.box_protocol)].format(iou=MIN_IOU)
+        return BOX_DESCRIPTIONS[BoxProtocol(self.box_protocol)].format(
+            iou=MIN_IOU, detector=self.detector
+        )
 
     @property
     def scheme(self) -> str:
@@ -226,6 +232,8 @@ class SuiteResult:
             "version": 1,
             "box_protocol": self.box_protocol,
             "box": self.box_description,
+            **({} if self.detector is None else {"detector": self.detector}),
+            **({"detection_rates": self.detection_rates} if self.detection_rates else {}),
             **({} if self.cross_dataset is None else {"cross_dataset": self.cross_dataset}),
             "normaliser": self.normaliser,
             "threshold": self.threshold,
@@ -425,11 +433,14 @@ def run_suite(
     box: BoxProtocol | str = BoxProtocol.GT,
     normaliser: Normaliser | None = None,
     cross_dataset: str | None = None,
+    detector: str | None = None,
 ) -> SuiteResult:
     """Run every entry on every protocol (see the module docstring); ``root`` is the dataset
     folder prediction keys are relative to (as for ``heatmark eval``). ``box``: the box protocol
     (``heatmark.robustness.boxes``); ``normaliser`` None: the data scheme's usual one;
-    ``cross_dataset``: the name of the cross-dataset protocol the run is, for the report."""
+    ``cross_dataset``: the name of the cross-dataset protocol the run is, for the report;
+    ``detector``: the ``--detector`` spec of the ``detector`` box protocol (None: the default,
+    ``yunet``)."""
     started = time.perf_counter()
     samples = list(samples)
     box = BoxProtocol(box)
@@ -449,12 +460,13 @@ def run_suite(
     normaliser = default_normaliser(scheme) if normaliser is None else normaliser
     if box is BoxProtocol.DATASET:
         dataset_boxes(samples)  # every sample has a box, or an error before any work
-    detector = DetectorBoxes() if box is BoxProtocol.DETECTOR else None
+    boxes_of = DetectorBoxes(detector) if box is BoxProtocol.DETECTOR else None
     keys = prediction_keys(samples, root)
     frames = sequence_positions(samples, keys)
     runs: list[ProtocolRun] = []
     cells: dict[tuple[str, str], Cell] = {}
     skipped: dict[str, str] = {}
+    detection_rates: dict[str, float] = {}
 
     plan: list[tuple[str, np.ndarray, str]] = []
     for name in dict.fromkeys(protocols):
@@ -493,8 +505,8 @@ def run_suite(
                     perturbed.append(dataclasses.replace(samples[i], image=image))
                     bar.advance(task)
                 detections = None
-                if detector is not None:
-                    detections = detector(perturbed, [s.image for s in perturbed])
+                if boxes_of is not None:
+                    detections = boxes_of(perturbed, [s.image for s in perturbed])
                     found.append(detections.found)
                 for entry in entries:
                     if entry.predictions is not None:
@@ -505,6 +517,8 @@ def run_suite(
                     bar.advance(task, len(chunk))
             subset = [samples[i] for i in indices]
             hits = np.concatenate(found) if found else None
+            if hits is not None:
+                detection_rates[name] = float(np.mean(hits))
             for entry in entries:
                 if entry.predictions is not None:
                     points = read_protocol_predictions(
@@ -534,6 +548,8 @@ def run_suite(
         seconds=time.perf_counter() - started,
         cross_dataset=cross_dataset,
         model_schemes=model_schemes,
+        detector=None if boxes_of is None else boxes_of.label,
+        detection_rates=detection_rates,
     )
 
 
