@@ -5,11 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo test lint bench clean reproduce
+.PHONY: demo test lint docs bench clean reproduce
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,docs]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -18,11 +18,19 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(MAKE) --no-print-directory docs
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
+
+# The documentation site (mkdocs.yml, docs/) into site/ (git-ignored). --strict: a broken link,
+# anchor, nav entry or API reference fails the build, and so `make test`. Nothing is fetched
+# while building. NO_MKDOCS_2_WARNING silences Material's end-of-life banner (May 2027).
+# The pictures in docs/images/ are committed; `$(PY) docs/make_figures.py` remakes them.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir site
 
 bench: $(STAMP)  # ~10 minutes; needs ../shared/data/300w for the data pipeline
 	$(PY) benchmarks/bench_data_pipeline.py
@@ -35,4 +43,4 @@ reproduce: $(STAMP)
 	$(VENV)/bin/heatmark reproduce $(ARGS)
 
 clean:
-	rm -rf $(VENV) runs reports
+	rm -rf $(VENV) runs reports site

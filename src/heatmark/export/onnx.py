@@ -275,8 +275,9 @@ def export_onnx(
     Args:
         decode: in-graph decoding (adds the ``points`` and ``scores`` outputs), or None for
             heatmaps only.
-        softmax, temperature: the GET_BC distribution (the model's ``ModelDescription``);
-            recorded in the sidecar in every case.
+        softmax: with ``temperature``, the GET_BC distribution (the model's
+            ``ModelDescription``); both recorded in the sidecar in every case.
+        temperature: see ``softmax``.
         input_dtype: ``"uint8"`` (normalised ``/ 255`` in the graph) or ``"float32"`` (taken as
             RGB already in 0..1).
         host_decoding: the decoding the sidecar names when ``decode`` is None (what

@@ -125,8 +125,9 @@ class Tracker:
         dedupe_iou: when two tracks' point boxes overlap more than this they follow one face;
             the newer track is dropped.
         smooth: One-Euro smoothing of the output points (``raw_points`` keeps the raw ones).
-        min_cutoff, beta, d_cutoff: the ``PointSmoother``'s parameters (``beta`` per face size
-            per second).
+        min_cutoff: with ``beta`` and ``d_cutoff``, the ``PointSmoother``'s parameters.
+        beta: the ``PointSmoother``'s ``beta`` (per face size per second).
+        d_cutoff: the ``PointSmoother``'s ``d_cutoff``.
 
     Output faces carry ``track_id``, the score of the track's last matching detection as
     ``detector_score``, and (when smoothing) the smoothed ``points`` and the ``raw_points``.
