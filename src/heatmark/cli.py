@@ -26,9 +26,14 @@ from heatmark.evaluate.scoring import Split
 if TYPE_CHECKING:
     from heatmark.train.config import Config
 
+# Help texts are markdown: hard-wrapped docstrings re-flow to the terminal's width (rich markup
+# would keep their line breaks and take "[default: ...]" for a style tag); `code` is highlighted.
+HELP_MARKUP = "markdown"
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=HELP_MARKUP,
     help="heatmark: robust facial landmark detection by heatmap regression.",
 )
 console = Console(stderr=True)
@@ -501,6 +506,7 @@ def export(
 
 robustness_app = typer.Typer(
     no_args_is_help=True,
+    rich_markup_mode=HELP_MARKUP,
     help="The 2D Wasserstein paper's robustness protocols: perturbed data, any model, one report.",
 )
 app.add_typer(robustness_app, name="robustness")
@@ -561,7 +567,10 @@ def robustness_run(
     ] = None,
     pred: Annotated[
         list[str] | None,
-        typer.Option("--pred", help="NAME=DIR: another tool's predictions, DIR/<protocol>/"),
+        typer.Option(
+            "--pred",
+            help="NAME=DIR: another tool's predictions, one folder per protocol: DIR/PROTOCOL/",
+        ),
     ] = None,
     protocols: Annotated[
         str | None, typer.Option("--protocols", help="comma-separated [default: all]")
@@ -780,6 +789,7 @@ def reproduce_command(
 
 recipes_app = typer.Typer(
     invoke_without_command=True,
+    rich_markup_mode=HELP_MARKUP,
     help="The training recipes heatmark ships: list them, or print one to copy and edit.",
 )
 app.add_typer(recipes_app, name="recipes")
