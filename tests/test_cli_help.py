@@ -55,7 +55,7 @@ def _first_word(line: str) -> str:
 
 def _starts_block(line: str) -> bool:
     """A line that begins a new block on purpose: a list item, a default, a requirement."""
-    return bool(re.match(r"\s*([-*•]|\d+[.)]|\[default:|\[required\])(\s|$)?", line))
+    return bool(re.match(r"\s*([-*•]\s|\d+[.)]\s|\[default:|\[required\])", line))
 
 
 def _breaks(lines: list[str], width: int) -> list[str]:
@@ -86,11 +86,11 @@ def _commands_panel(output: str) -> tuple[list[str], int]:
     """The help column of the Commands panel, one entry per rendered line ('' where a new
     command starts, so that two commands never count as one paragraph), and its width."""
     lines = output.splitlines()
-    if not any("Commands" in line and line.strip().startswith("╭") for line in lines):
+    top = next((i for i, line in enumerate(lines) if line.strip().startswith("╭─ Commands")), None)
+    if top is None:
         return [], WIDTH
-    start = next(i for i, line in enumerate(lines) if "Commands" in line and "╭" in line) + 1
     rows = []
-    for line in lines[start:]:
+    for line in lines[top + 1 :]:
         if line.strip().startswith("╰"):
             break
         rows.append(line.strip()[1:-1])  # inside the two borders
