@@ -24,7 +24,7 @@ def test_shipped_model_is_small_self_describing_and_states_its_terms() -> None:
 
 def test_shipped_model_on_held_out_real_faces() -> None:
     """Faces of the validation hold-out (never trained on), HOG detector boxes: most faces are
-    found and landmarked well (measured: README, Predict section)."""
+    found and landmarked well (measured: docs/predict.md)."""
     if not SHARED.is_dir():
         pytest.skip("../shared/data/300w not available")
     from heatmark.data.readers.auto import load_dataset

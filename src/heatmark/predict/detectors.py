@@ -294,7 +294,7 @@ class SlimeFaceDetector:
     count. When nothing is found and the image is larger than that, it looks again at
     ``retry_long_side`` (None: never), which finds the small faces of large photos at no cost
     for the photos where a face was found. 320 then 640 px were chosen on the 300-W training
-    faces (``benchmarks/yunet_size.py``, table in the README's Predict section).
+    faces (``benchmarks/yunet_size.py``, table in docs/predict.md).
 
     The library applies its own non-maximum suppression (IoU 0.3) and keeps faces of
     confidence >= 50 (of 100); ``threshold`` (0.5..1, default 0.5) can raise that bar. The score

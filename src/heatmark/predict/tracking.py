@@ -301,7 +301,7 @@ def jitter(
     raw: bool = False,
     normalize: bool = False,
 ) -> float:
-    """Mean frame-to-frame landmark motion: the README's jitter on a still face.
+    """Mean frame-to-frame landmark motion: the jitter figure of docs/predict.md, on a still face.
 
     For each pair of consecutive frames (indices differing by 1) and each track present in both
     (only ``track_id`` if given), the mean over points of the distance each point moved; the
