@@ -80,6 +80,22 @@ def load_mutants(path: Path = MUTANTS) -> list[Mutant]:
     return mutants
 
 
+def mirror_checkout(folder: Path) -> Path:
+    """A copy of ``src/heatmark`` in ``folder/src`` beside links to everything else of the
+    checkout (configs/, docs/...: code that finds files next to the package finds the real
+    ones); returns the folder to put on ``PYTHONPATH``."""
+    for entry in ROOT.iterdir():
+        if entry.name not in ("src", ".git", ".venv"):
+            (folder / entry.name).symlink_to(entry)
+    package_root = folder / "src"
+    shutil.copytree(
+        ROOT / "src" / "heatmark",
+        package_root / "heatmark",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    return package_root
+
+
 def apply(mutant: Mutant, package_root: Path) -> str | None:
     """Apply ``mutant`` to the copy under ``package_root`` (holding ``heatmark/``); the error
     when an ``old`` text is not found exactly once."""
@@ -136,17 +152,12 @@ def check(mutant: Mutant, tests_root: Path) -> Outcome:
     started = time.monotonic()
     tests = _existing(mutant.tests, tests_root)
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as folder:
-        package_root = Path(folder)
-        shutil.copytree(
-            ROOT / "src" / "heatmark",
-            package_root / "heatmark",
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
+        package_root = mirror_checkout(Path(folder))
         error = apply(mutant, package_root)
         if error is not None:
             return Outcome(mutant, "ANCHOR", error, time.monotonic() - started)
         origin = _imported_from(package_root, tests_root)
-        if package_root.resolve() not in origin.parents:
+        if package_root.resolve() not in origin.parents:  # the editable install won
             return Outcome(
                 mutant, "ERROR", f"heatmark imported from {origin}", time.monotonic() - started
             )
