@@ -5,11 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: demo test lint docs bench clean reproduce
+.PHONY: demo test lint docs bench clean reproduce mutants
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,docs]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,docs,baselines]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -20,6 +20,12 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(MAKE) --no-print-directory docs
 	$(PY) -m pytest -q
+	$(PY) tests/mutants/run.py --fast
+
+# Every deliberate bug of tests/mutants/mutants.yaml must make its tests fail (~6 min on 2 cores;
+# `make test` runs the quick subset). Run it after changing a test or the code a mutant touches.
+mutants: $(STAMP)
+	$(PY) tests/mutants/run.py --check-clean
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

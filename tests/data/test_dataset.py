@@ -72,6 +72,66 @@ def test_flip_augmentation_permutes_points() -> None:
     np.testing.assert_allclose(flipped, FACE_68.flip_points(plain, 64), atol=1e-4)
 
 
+GEOMETRY_ONLY = AugmentConfig(
+    blur_probability=0, noise_probability=0, occlusion_probability=0, colour_probability=0
+)
+"""The paper's rotation (+-50 deg), scale (+-15 %), translation and flip, no pixel changes."""
+
+
+def _dotted_face(seed: int) -> Sample:
+    """A face whose outer eye corners carry a red (point 36) and a green (point 45) Gaussian
+    dot, centred exactly on the (sub-pixel) landmark, on a black image."""
+    rng = np.random.default_rng(seed)
+    points = rng.uniform([60, 50], [100, 90], size=(68, 2))
+    points[36] = rng.uniform([60, 60], [70, 70])
+    points[45] = rng.uniform([90, 60], [100, 70])
+    ys, xs = np.mgrid[0:140, 0:160]
+    image = np.zeros((140, 160, 3), np.uint8)
+    for index, channel in ((36, 0), (45, 1)):
+        x, y = points[index]
+        image[..., channel] = np.rint(255 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / 4.5))
+    return Sample(points=points, scheme=FACE_68, image=image, source=f"dots:{seed}")
+
+
+def _dot_centre(channel: np.ndarray) -> np.ndarray:
+    """Intensity-weighted centre (x, y) of the bright blob of one (S, S) channel."""
+    weights = np.where(channel > 0.2 * channel.max(), channel.astype(np.float64), 0.0)
+    ys, xs = np.nonzero(weights)
+    mass = weights[ys, xs]
+    return np.array([xs @ mass, ys @ mass]) / mass.sum()
+
+
+def test_augmented_crops_stay_on_their_points() -> None:
+    """The dot drawn at a landmark must follow that landmark through rotation, scale,
+    translation and flips: within 0.3 px of the item's point in every augmented crop. A flip
+    also permutes the points, so the red dot (old 36) is then at the new point 45."""
+    samples = [_dotted_face(seed) for seed in range(4)]
+    dataset = LandmarkDataset(samples, 64, GEOMETRY_ONLY, seed=5)
+    flips, worst, angles = 0, 0.0, []
+    for item_index in range(40 * len(samples)):  # 40 epochs of 4 faces
+        item = dataset[item_index]
+        image = item["image"].numpy().transpose(1, 2, 0)
+        points = item["points"].numpy()
+        corners = points[[36, 45]]
+        if (corners < 4).any() or (corners > 59).any():
+            continue  # a dot cut by the crop's border (the translation pushed it out)
+        red, green = _dot_centre(image[..., 0]), _dot_centre(image[..., 1])
+        flipped = np.linalg.norm(red - points[45]) < np.linalg.norm(red - points[36])
+        flips += flipped
+        red_at, green_at = (45, 36) if flipped else (36, 45)
+        error = max(np.linalg.norm(red - points[red_at]), np.linalg.norm(green - points[green_at]))
+        worst = max(worst, error)
+        assert error < 0.3, (item_index, red, points[red_at], green, points[green_at])
+        # a flipped crop shows the red (old right-eye) dot right of the green one
+        assert (red[0] > green[0]) == flipped or abs(red[0] - green[0]) < 3
+        direction = points[45] - points[36] if not flipped else points[36] - points[45]
+        angles.append(np.degrees(np.arctan2(direction[1], direction[0])))
+    assert 40 < flips < 120, flips  # about half of the items
+    assert 0 < worst < 0.3  # the check ran
+    spread = np.ptp(np.asarray(angles) - np.median(angles))
+    assert spread > 60  # the augmentation really rotated (up to +-50 degrees)
+
+
 def test_dataset_rejects_mixed_schemes_and_empty() -> None:
     from heatmark.schemes import COFW_29
 

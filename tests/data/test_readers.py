@@ -3,7 +3,6 @@ prediction tree; files are written in the original layouts inside each test."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import cv2
@@ -451,20 +450,33 @@ def test_prediction_keys_are_unique_for_faces_sharing_an_image(tmp_path):
 # --- the real data in ../shared/data ---------------------------------------------------------
 
 
-def test_shared_300w_reads_all_faces_fast():
-    """Invariants that hold however many faces ../shared/data/300w holds."""
+def test_shared_300w_reads_all_faces_from_headers_only(monkeypatch):
+    """Invariants that hold however many faces ../shared/data/300w holds. Reading is fast
+    because it opens each image's header once and decodes no pixels: counted here (the speed
+    itself is benchmarks/bench_data_pipeline.py's business, not a wall-clock assert)."""
     root = shared("300w")
     pts_files = sorted(path.resolve() for path in root.rglob("*.pts"))
-    elapsed = []
-    for _ in range(2):  # best of two: the machine is shared, the first read warms the cache
-        started = time.perf_counter()
-        samples = read_300w(root)
-        elapsed.append(time.perf_counter() - started)
+    opened: list[str] = []
+    real_open = Image.open
+
+    def counting_open(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("read_300w decoded pixels")
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr(cv2, "imread", no_decoding)
+    samples = read_300w(root)
+    monkeypatch.undo()
     # every .pts on disk parses into one face, none twice
     assert len(samples) == len(pts_files) > 0
     assert sorted(Path(s.source).resolve() for s in samples) == pts_files
-    # about 0.14 ms per face (header of every image read and checked) on the 2-core dev box
-    assert min(elapsed) < 1e-3 * len(samples), elapsed
+    # one header read per image file (faces of one photo share it)
+    images = {str(s.image_path) for s in samples}
+    assert sorted(opened) == sorted(images)
     for sample in samples:
         source = Path(sample.source)
         assert sample.subset == source.parent.relative_to(root).as_posix()  # named by folder

@@ -34,15 +34,18 @@ def test_normalisers() -> None:
     gt = np.zeros((2, 68, 2))
     gt[:, 36] = [10, 10]
     gt[:, 45] = [50, 40]  # distance 50
-    gt[:, 37:42] = [10, 10]
-    gt[:, 42:48] = [50, 40]
+    # eyes 10 px wide: centres (15, 10) and (45, 40), 30 * sqrt(2) apart
+    gt[:, [37, 38, 40, 41]] = [15, 10]
+    gt[:, 39] = [20, 10]
+    gt[:, 42] = [40, 40]
+    gt[:, [43, 44, 46, 47]] = [45, 40]
     gt[1] *= 2
 
     def norm(normaliser: Normaliser, boxes: np.ndarray | None = None) -> np.ndarray:
         return normalising_distance(gt, FACE_68, normaliser, boxes)
 
     np.testing.assert_allclose(norm(Normaliser.INTER_OCULAR), [50, 100])
-    np.testing.assert_allclose(norm(Normaliser.INTER_PUPIL), [50, 100])
+    np.testing.assert_allclose(norm(Normaliser.INTER_PUPIL), [30 * np.sqrt(2), 60 * np.sqrt(2)])
     boxes = np.array([[0, 0, 40, 90], [0, 0, 30, 40]], dtype=float)
     np.testing.assert_allclose(norm(Normaliser.BOX, boxes), [60, np.sqrt(1200)])
     np.testing.assert_allclose(norm(Normaliser.BOX_DIAGONAL, boxes), [np.hypot(40, 90), 50])
@@ -72,6 +75,18 @@ def test_failure_rates_by_hand() -> None:
     masked = errors.copy()
     masked[2, 0] = np.nan  # landmark 0 of image 2 not evaluated: landmark 0 fails 0/3
     assert failure_rate_landmarks(masked, 0.1) == pytest.approx((0 + 0.5 + 0.5) / 3)
+
+
+@pytest.mark.parametrize("threshold", [0.125, 0.5])
+def test_an_error_exactly_at_the_threshold_is_not_a_failure(threshold: float) -> None:
+    """Failure means error > threshold (the papers' definition). 0.125 and 0.5 are exact
+    binary fractions, so the errors below equal the threshold bit for bit."""
+    assert threshold * 2**3 == int(threshold * 2**3)  # exactly representable
+    nme = np.array([threshold, threshold, np.nextafter(threshold, 1.0), 0.0])
+    assert failure_rate_images(nme, threshold) == 0.25  # only the one just above fails
+    errors = np.array([[threshold, 0.0], [threshold, np.nextafter(threshold, 1.0)]])
+    # landmark 0: 0 of 2 fail; landmark 1: 1 of 2
+    assert failure_rate_landmarks(errors, threshold) == 0.25
 
 
 def test_auc_and_ced() -> None:

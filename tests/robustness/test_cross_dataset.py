@@ -293,3 +293,62 @@ def test_cli_runs_on_synthetic_faces_as_a_cross_domain_set(tmp_path):
     assert "samples: 3 (300w-68)" in (out / "report.md").read_text()
     bad = runner.invoke(app, ["robustness", "run", "--data", "synthetic:0", "--out", str(out)])
     assert bad.exit_code != 0 and "expected synthetic or synthetic:N" in bad.output
+
+
+def fixture_300vw() -> list[Sample]:
+    """The 300-VW fixture: 2 videos x 2 frames, read from its original annot/imgs layout."""
+    root = FIXTURES / "300vw"
+    if not root.is_dir():
+        pytest.skip(f"needs {root}")
+    return [s for s in load_dataset(root) if s.scheme == FACE_68]
+
+
+def test_300w_model_on_300vw_end_to_end(shipped, tmp_path):
+    """300w->300vw: the same markup, so every point is scored and the numbers are those of a
+    plain run; the shipped model finds these real video faces."""
+    frames = fixture_300vw()
+    assert len(frames) == 4
+    entry = [ModelEntry("hg", shipped)]
+    cross = run_suite(
+        entry, frames, ["clean", "noise-large"], progress=False, cross_dataset="300w->300vw"
+    )
+    plain = run_suite(entry, frames, ["clean", "noise-large"], progress=False)
+    for protocol in ("clean", "noise-large"):
+        a, b = cross.cell("hg", protocol), plain.cell("hg", protocol)
+        assert np.isfinite(a.errors).all() and a.errors.shape == (4, 68)
+        np.testing.assert_allclose(a.errors, b.errors)
+    assert cross.cell("hg", "clean").nme < 0.08  # measured 0.057 on these 4 frames
+    report = write_report(cross, tmp_path).read_text()
+    assert "cross-dataset protocol: 300w->300vw" in report
+
+
+def test_wflw_model_on_300vw_scores_its_68_twins(tmp_path):
+    """wflw->300vw: a 98-point model's points, mapped to their 68-point twins, against the
+    300-VW ground truth; the errors are recomputed here from the cell's own points."""
+    frames = fixture_300vw()
+    result = run_suite(
+        [ModelEntry("wflw", tiny_model(WFLW_98.name))],
+        frames,
+        ["clean"],
+        progress=False,
+        cross_dataset="wflw->300vw",
+    )
+    cell = result.cell("wflw", "clean")
+    # the map is complete: all 68 points scored, in the ground truth's markup
+    assert cell.scored is None and cell.points.shape == (4, 68, 2)
+    model = tiny_model(WFLW_98.name)
+    d = model.description
+    from heatmark.data.dataset import LandmarkDataset
+    from heatmark.evaluate.inference import predict_dataset
+
+    # the 98-point model cropped from the 68-point ground-truth boxes, mapped here by hand
+    raw, _ = predict_dataset(model, LandmarkDataset(frames, d.input_size, None, d.enlarge))
+    twins = {t: s for s, t in WFLW_TO_68.pairs}
+    mapped = raw[:, [twins[k] for k in range(68)]]
+    np.testing.assert_allclose(cell.points, mapped, atol=1e-4)
+    for i, frame in enumerate(frames):
+        iod = np.linalg.norm(frame.points[36] - frame.points[45])
+        expected = np.linalg.norm(mapped[i] - frame.points, axis=1) / iod
+        np.testing.assert_allclose(cell.errors[i], expected, rtol=1e-5)
+    report = write_report(result, tmp_path).read_text()
+    assert "cross-dataset protocol: wflw->300vw" in report

@@ -185,3 +185,52 @@ def test_augmentation_stays_deterministic_and_uses_every_channel_for_noise() -> 
     b = random_photometric(np.random.default_rng(9), image, full)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, random_photometric(np.random.default_rng(10), image, full))
+
+
+# --- strength, measured on the output --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "std"), [("noise-medium", 10.0), ("noise-large", 25.0)])
+def test_noise_has_the_documented_standard_deviation(name: str, std: float) -> None:
+    """Mid-grey, so that no value saturates: the output minus the input is N(0, std)."""
+    grey = np.full((200, 200, 3), 128, np.uint8)
+    points = FACES[0].points * 1.5
+    out = apply_protocol(name, grey, points, FACE_68, "grey").astype(float) - 128
+    assert out.std() == pytest.approx(std, rel=0.03)
+    assert abs(out.mean()) < 0.1 * std
+    for channel in range(3):  # every channel gets its own noise
+        assert out[..., channel].std() == pytest.approx(std, rel=0.05)
+    assert abs(np.corrcoef(out[..., 0].ravel(), out[..., 1].ravel())[0, 1]) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("name", "gamma", "gain"), [("lowlight-medium", 1.8, 0.6), ("lowlight-large", 2.5, 0.35)]
+)
+def test_low_light_follows_its_formula(name: str, gamma: float, gain: float) -> None:
+    """Every grey level through ``255 * gain * (x / 255) ** gamma`` (rounded)."""
+    ramp = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2).repeat(4, 0)
+    out = apply_protocol(name, ramp, FACES[0].points, FACE_68, "ramp")
+    x = np.arange(256) / 255.0
+    expected = np.rint(255 * gain * x**gamma)
+    np.testing.assert_allclose(out[0, :, 0], expected, atol=1)
+    assert out.max() <= round(255 * gain)  # darker everywhere: highlights too
+
+
+@pytest.mark.parametrize(
+    "kind", ["occlusion", "blur-random", "noise", "jpeg", "lowlight", "lowres"]
+)
+def test_large_is_harsher_than_medium(kind: str) -> None:
+    """Mean absolute change of the face box over 10 faces: large > 1.2 x medium (measured
+    ratios: occlusion 2.2, blur 2.0, noise 2.4, JPEG 1.5, low light 1.3, low resolution 1.8)."""
+    change = {}
+    for level in ("medium", "large"):
+        total = 0.0
+        for i, face in enumerate(FACES[:10]):
+            image = face.load_image()
+            out = apply_protocol(f"{kind}-{level}", image, face.points, face.scheme, f"k{i}")
+            x0, y0 = np.floor(face.points.min(axis=0)).astype(int)
+            x1, y1 = np.ceil(face.points.max(axis=0)).astype(int)
+            box = (slice(y0, y1 + 1), slice(x0, x1 + 1))
+            total += np.abs(out[box].astype(float) - image[box]).mean()
+        change[level] = total / 10
+    assert change["large"] > 1.2 * change["medium"] > 0, change

@@ -78,10 +78,14 @@ def test_metrics_are_finite(result):
 def test_occlusion_is_worse_than_clean(result):
     clean = result.cell("shipped", "clean")
     occluded = result.cell("shipped", "occlusion-large")
-    assert occluded.nme > clean.nme
-    assert clean.nme < 0.2  # the shipped model does find synthetic faces
+    noisy = result.cell("shipped", "noise-large")
+    # Measured on these 12 faces: clean NME 0.036 (FR_I 0), noise-large 0.056, occlusion-large
+    # 0.115 (FR_I 0.5, 39% of the points covered). Bounds about 1.4x the measured values.
+    assert clean.nme < 0.05 and clean.fr_images == 0.0
+    assert clean.nme * 1.2 < noisy.nme < 0.08
+    assert noisy.nme * 1.5 < occluded.nme < 0.16
     run = next(r for r in result.protocols if r.name == "occlusion-large")
-    assert run.covered is None or 0.0 < run.covered <= 1.0
+    assert run.covered is not None and 0.25 < run.covered < 0.55
     assert next(r for r in result.protocols if r.name == "clean").covered is None
 
 

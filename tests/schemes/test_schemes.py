@@ -143,6 +143,34 @@ def test_mapped_points_name_the_same_location() -> None:
     np.testing.assert_array_equal(mapped[8], wflw[16])
 
 
+# The published WFLW 98 -> 68 correspondence, 68-point index -> WFLW index, written out by hand
+# from facexlib (xinntao/facexlib, facexlib/alignment/convert_98_to_68_landmarks.py,
+# ``landmark_98_to_68``): contour = every other WFLW contour point, nose 51-59 -> 27-35, mouth
+# 76-95 -> 48-67, left eye 60, 61, 63, 64, 65, 67 and right eye 68, 69, 71, 72, 73, 75 -> 36-47.
+# For the brows facexlib averages the upper and the lower WFLW brow arcs (17 = 33, 18 = mean of
+# 34 and 41, ..., 26 = 46); the one-point convention used in public code that converts WFLW to
+# 68 points (``DLIB_68_TO_WFLW_98_IDX_MAPPING``: 17-21 -> 33-37, 22-26 -> 42-46) takes the
+# upper arc, whose ends facexlib uses as they are. A point map needs one WFLW point per
+# 68-point landmark, so it takes that upper arc.
+WFLW_TO_68_PUBLISHED = {
+    **{i: 2 * i for i in range(17)},  # contour
+    17: 33, 18: 34, 19: 35, 20: 36, 21: 37,  # left brow, upper arc
+    22: 42, 23: 43, 24: 44, 25: 45, 26: 46,  # right brow, upper arc
+    27: 51, 28: 52, 29: 53, 30: 54, 31: 55, 32: 56, 33: 57, 34: 58, 35: 59,  # nose
+    36: 60, 37: 61, 38: 63, 39: 64, 40: 65, 41: 67,  # left eye
+    42: 68, 43: 69, 44: 71, 45: 72, 46: 73, 47: 75,  # right eye
+    **{48 + i: 76 + i for i in range(20)},  # mouth
+}  # fmt: skip
+
+
+def test_wflw_to_68_is_the_published_table() -> None:
+    assert len(WFLW_TO_68_PUBLISHED) == 68
+    assert {t: s for s, t in WFLW_TO_68.pairs} == WFLW_TO_68_PUBLISHED
+    wflw = np.arange(98 * 2, dtype=float).reshape(98, 2)
+    expected = np.stack([wflw[WFLW_TO_68_PUBLISHED[i]] for i in range(68)])
+    np.testing.assert_array_equal(WFLW_TO_68.apply(wflw), expected)
+
+
 def test_inverse_map_round_trip() -> None:
     inv = COFW_TO_68.inverse()
     assert inv.source is FACE_68 and inv.target is COFW_29

@@ -3,9 +3,15 @@
 import json
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
+from heatmark.data.dataset import LandmarkDataset
+from heatmark.data.synthetic import synthetic_faces
 from heatmark.demo import run_demo
+from heatmark.evaluate.evaluation import evaluate_samples
+from heatmark.evaluate.inference import predict_dataset
+from heatmark.models.checkpoint import load_landmark_model
 
 
 def test_demo_writes_the_report_and_can_run_again(tmp_path: Path) -> None:
@@ -17,6 +23,15 @@ def test_demo_writes_the_report_and_can_run_again(tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train_images"] == 64 and metrics["val_images"] == 64
-    assert 0 < metrics["nme_after"] < 10 and metrics["nme_before"] > 0
+    # the reported NME after training is the saved model's on the demo's validation faces
+    model = load_landmark_model(out / "demo" / "last")
+    val = synthetic_faces(64, seed=10_000, size=64)
+    dataset = LandmarkDataset(val, model.description.input_size, None, model.description.enlarge)
+    pred, _ = predict_dataset(model, dataset)
+    assert metrics["nme_after"] == pytest.approx(evaluate_samples(pred, val).nme, rel=1e-6)
+    assert metrics["after"]["nme"] == metrics["nme_after"]
+    assert metrics["nme_before"] != pytest.approx(metrics["nme_after"], rel=1e-3)
+    report = (out / "report.md").read_text()
+    assert f"{100 * metrics['nme_after']:.2f}" in report.split("## After training")[1]
     assert summary["epochs"] >= 1
     assert "Before training" in (out / "report.md").read_text()

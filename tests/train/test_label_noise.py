@@ -29,7 +29,11 @@ def test_exact_count_moves_by_exact_distance(faces, fraction: float, shift: floa
         distance = np.linalg.norm(sample.points - clean.points, axis=1)
         changed = distance > 0
         moved += int(changed.sum())
-        np.testing.assert_allclose(distance[changed], shift * face_scale(clean), rtol=0, atol=1e-9)
+        # the shift is in inter-ocular distances (outer eye corners 36 and 45 of 68 points),
+        # computed here independently of the module's own face_scale
+        iod = float(np.hypot(*(clean.points[36] - clean.points[45])))
+        np.testing.assert_allclose(distance[changed], shift * iod, rtol=0, atol=1e-9)
+        assert face_scale(clean) == pytest.approx(iod)
         if changed.any():
             assert sample is not clean
             assert sample.image is clean.image and sample.subset == clean.subset

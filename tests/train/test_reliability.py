@@ -4,6 +4,7 @@ never appends to an old one, and SIGINT/SIGTERM stop after a step with ``last`` 
 
 import csv
 import dataclasses
+import errno
 import json
 import os
 import pickle
@@ -168,11 +169,22 @@ def test_unwritable_output_is_one_clear_error(tmp_path: Path, tiny_faces) -> Non
     assert "not-a-folder" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
-def test_read_only_output_is_one_clear_error(tmp_path: Path, tiny_faces) -> None:
+def test_read_only_output_is_one_clear_error(
+    tmp_path: Path, tiny_faces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder the run may not write in. chmod alone does not stop root (CI runs as root), so
+    the operating system's refusal is also simulated: os.mkdir raises EACCES inside it."""
     out = tmp_path / "ro"
     out.mkdir()
     out.chmod(0o500)
+    real_mkdir = os.mkdir
+
+    def refused(path, *args, **kwargs):
+        if Path(path).parent == out:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", refused)
     config = tiny_config(tmp_path, schedule={"epochs": 1}).model_copy(update={"output": str(out)})
     try:
         with pytest.raises(DataError, match="cannot write"):
