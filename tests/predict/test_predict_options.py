@@ -84,9 +84,12 @@ def test_redetect_every_reaches_the_video_options(
     from heatmark.predict import run
 
     seen = []
-    monkeypatch.setattr(
-        run, "run_predict", lambda inputs, predictor, options, console: seen.append(options)
-    )
+
+    def record(inputs, predictor, options, console) -> run.PredictSummary:
+        seen.append(options)
+        return run.PredictSummary()
+
+    monkeypatch.setattr(run, "run_predict", record)
     folder, _ = photos
     args = ["predict", str(folder), "--detector", "none", "--redetect-every", "3"]
     assert runner.invoke(app, args).exit_code == 0
