@@ -266,7 +266,9 @@ def write_table(records: Path = RECORDS, page: Path = PAGE) -> str:
         f"them ({SPLIT_FRACTION:g}, seed {SPLIT_SEED}: 192 faces). NME and FR_L@0.1 in % of "
         "the inter-ocular distance; gain: GET_BC NME of the baseline of the same length minus "
         "the row's; CPU h: the training process's CPU time; ms: network + decoding per face, "
-        "batch 1, one thread.",
+        "batch 1, one thread, measured while other runs shared the two cores (compare within "
+        "the column only). Resume the campaign with `python -m heatmark.reproduce.precision run` "
+        "(finished ablations are skipped by their records, a stopped one resumes).",
         "",
         "| ablation | epochs | NME max | NME bc | NME bc+flip | FR_L bc | gain | CPU h | ms |",
         "|---|---|---|---|---|---|---|---|---|",
