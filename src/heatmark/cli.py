@@ -353,6 +353,14 @@ def predict(
             "--checkpoint", help="a trained checkpoint, run dir or .onnx export [default: shipped]"
         ),
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="a shipped model by name: default [default: default]",
+            show_default=False,
+        ),
+    ] = None,
     detector: Annotated[
         str | None, typer.Option("--detector", help=DETECTOR_HELP, show_default=False)
     ] = None,
@@ -435,8 +443,12 @@ def predict(
         threads=threads,
         backend=backend.value,
     )
+    if checkpoint is not None and model is not None:
+        raise HeatmarkError("give --checkpoint (your model) or --model (a shipped one), not both")
     if checkpoint is None:
-        predictor = Predictor(**options)
+        from heatmark.models.shipped import shipped_model
+
+        predictor = Predictor(shipped_model(model or "default").name, **options)
     elif checkpoint.suffix.lower() == ".onnx":
         predictor = Predictor(checkpoint, **options)
     else:
@@ -561,7 +573,8 @@ def robustness_run(
         list[str] | None,
         typer.Option(
             "--model",
-            help="NAME=CHECKPOINT, NAME=shipped, or NAME=dlib (dlib's 68-point predictor, "
+            help="NAME=CHECKPOINT, NAME=shipped (shipped:MODEL: a shipped model by name), or "
+            "NAME=dlib (dlib's 68-point predictor, "
             "the 'baselines' extra); repeatable [default: shipped]",
         ),
     ] = None,
@@ -631,7 +644,12 @@ def robustness_run(
 
             entries.append(ModelEntry(name, landmarker=DlibLandmarker()))
             continue
-        loaded = load_shipped_model() if target == "shipped" else load_landmark_model(target)
+        shipped = target == "shipped" or target.startswith("shipped:")
+        loaded = (
+            load_shipped_model(target.partition(":")[2] or "default")
+            if shipped
+            else load_landmark_model(target)
+        )
         if loaded.terms:
             console.print(f"[dim]{name}: {loaded.terms}[/]", highlight=False)
         entries.append(ModelEntry(name, model=loaded))

@@ -96,3 +96,36 @@ def test_both_backends_give_the_same_points_with_the_default_detector() -> None:
         assert len(by_onnx) == len(by_torch) >= 1
         for a, b in zip(by_onnx, by_torch, strict=True):
             assert np.abs(a.points - b.points).max() < 0.05
+
+
+def test_shipped_models_are_found_by_role_and_by_file_name(tmp_path: Path) -> None:
+    """``default`` is a role: the same files answer to their own name, so a model replaced as
+    ``default`` stays loadable for comparison; unknown names list the known ones."""
+    from typer.testing import CliRunner
+
+    from heatmark.cli import app
+    from heatmark.errors import HeatmarkError
+    from heatmark.models.shipped import SHIPPED_ONNX, shipped_model, shipped_names
+
+    assert shipped_names()[0] == "default"
+    assert shipped_model("default").stem == SHIPPED_STEM
+    assert shipped_model("hg1-w64-300w68") == shipped_model("default")
+    assert shipped_model(SHIPPED_STEM.name) == shipped_model("default")
+    with pytest.raises(HeatmarkError, match="shipped models: default, hg1-w64-300w68"):
+        shipped_model("fastest")
+    predictor = heatmark.Predictor(model="hg1-w64-300w68", detector="none")
+    assert predictor.backend.model.path == SHIPPED_ONNX
+    torch_one = heatmark.Predictor(model="default", detector="none", backend="torch")
+    assert torch_one.description == predictor.description
+
+    runner = CliRunner()
+    photo = tmp_path / "face.png"
+    import cv2
+
+    cv2.imwrite(str(photo), np.full((64, 64, 3), 128, np.uint8))
+    result = runner.invoke(app, ["predict", str(photo), "--model", "nope", "--detector", "none"])
+    assert result.exit_code == 1 and "shipped models: default" in result.output
+    both = ["predict", str(photo), "--model", "default", "--checkpoint", str(SHIPPED_STEM)]
+    assert runner.invoke(app, both).exit_code == 1
+    named = runner.invoke(app, ["predict", str(photo), "--model", "default", "--detector", "none"])
+    assert named.exit_code == 0, named.output

@@ -28,7 +28,7 @@ Without ``STEM`` it replaces the files in the package's ``weights/`` (the ones
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from heatmark.codec import Decoding
@@ -50,9 +50,58 @@ SHIPPED_RECIPE = "cpu_shipped_300w"
 SHIPPED_ONNX = WEIGHTS_FOLDER / f"{SHIPPED_NAME}.onnx"
 
 
-def load_shipped_model() -> LandmarkModel:
-    """The shipped 68-point model (a 1-stack hourglass, 128 px input), in eval mode."""
-    return load_landmark_model(SHIPPED_STEM)
+@dataclass(frozen=True)
+class ShippedModel:
+    """A model inside the package, named by its role (``default``): what users ask for by
+    name (``Predictor(model="default")``, ``heatmark predict --model default``), whatever its
+    files are called. A model replaced as ``default`` stays loadable by its file name."""
+
+    name: str
+    file_name: str
+    summary: str
+
+    @property
+    def stem(self) -> Path:
+        return WEIGHTS_FOLDER / self.file_name
+
+    @property
+    def onnx(self) -> Path:
+        """Its shipped ONNX export (decoder in the graph), run by onnxruntime on the CPU."""
+        return WEIGHTS_FOLDER / f"{self.file_name}.onnx"
+
+
+SHIPPED_MODELS: tuple[ShippedModel, ...] = (
+    ShippedModel(
+        "default",
+        SHIPPED_NAME,
+        "1-stack hourglass, width 64, 128 px input, 32x32 maps, GET_BC (recipe "
+        f"{SHIPPED_RECIPE}); 300-W terms",
+    ),
+)
+"""The shipped models by role; each is also found by its file name without ``heatmark-``."""
+
+
+def shipped_names() -> list[str]:
+    """Every name a shipped model answers to: roles first, then file names."""
+    roles = [model.name for model in SHIPPED_MODELS]
+    files = [model.file_name.removeprefix("heatmark-") for model in SHIPPED_MODELS]
+    return roles + [name for name in files if name not in roles]
+
+
+def shipped_model(name: str = "default") -> ShippedModel:
+    """The shipped model called ``name`` (a role or a file name); an unknown name is a
+    ``HeatmarkError`` listing the known ones."""
+    for model in SHIPPED_MODELS:
+        if name in (model.name, model.file_name, model.file_name.removeprefix("heatmark-")):
+            return model
+    raise HeatmarkError(
+        f"no shipped model named {name!r}; shipped models: {', '.join(shipped_names())}"
+    )
+
+
+def load_shipped_model(name: str = "default") -> LandmarkModel:
+    """A shipped model by name (``default``: the 68-point 1-stack hourglass), in eval mode."""
+    return load_landmark_model(shipped_model(name).stem)
 
 
 def package(

@@ -98,8 +98,9 @@ class Predictor:
     """Face detection + landmark model + decoding, for photos and video.
 
     Args:
-        model: a ``LandmarkModel``, or the path of a ``.onnx`` export (run by onnxruntime);
-            default: the model shipped with heatmark.
+        model: a shipped model's name (``"default"``, the default; ``heatmark predict
+            --model`` lists them), a ``LandmarkModel``, or the path of a ``.onnx`` export (run
+            by onnxruntime).
         backend: ``"auto"`` (default: onnxruntime for the shipped model on the CPU, from its
             shipped export; torch for a ``LandmarkModel`` or on CUDA), ``"torch"`` or
             ``"onnx"`` (with a ``LandmarkModel``: exported to a temporary file first).
@@ -143,11 +144,17 @@ class Predictor:
             raise HeatmarkError(f"device must be cpu or cuda, got {device!r}")
         if threads:
             torch.set_num_threads(threads)
-        if model is None:
-            from heatmark.models.shipped import SHIPPED_ONNX, load_shipped_model
+        if model is None or _is_shipped_name(model):
+            from heatmark.models.checkpoint import load_landmark_model
+            from heatmark.models.shipped import shipped_model
 
+            shipped = shipped_model(str(model or "default"))
             use_export = backend == "onnx" or (backend == "auto" and device == "cpu")
-            model = SHIPPED_ONNX if use_export and SHIPPED_ONNX.is_file() else load_shipped_model()
+            model = (
+                shipped.onnx
+                if use_export and shipped.onnx.is_file()
+                else load_landmark_model(shipped.stem)
+            )
         if backend == "auto":
             backend = "onnx" if isinstance(model, str | Path) else "torch"
         if isinstance(model, str | Path):
@@ -332,6 +339,11 @@ class Predictor:
         with reader:
             for index, time, rgb in reader:
                 yield tracker.update(index, time, rgb), rgb
+
+
+def _is_shipped_name(model: object) -> bool:
+    """A plain string that is no file path: the name of a shipped model (``"default"``)."""
+    return isinstance(model, str) and not Path(model).suffix and not Path(model).exists()
 
 
 def _export_to_temporary(model: LandmarkModel) -> Path:
