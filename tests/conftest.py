@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,3 +21,21 @@ def _restore_torch_threads() -> Iterator[None]:
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+SHARED_DATA = Path(__file__).parents[1] / ".." / "shared" / "data"
+"""The data folder beside the checkout (../shared/data); never copied into the repository."""
+
+
+@pytest.fixture(scope="session")
+def shared() -> Callable[[str], Path]:
+    """``shared(relative)``: the path of ``relative`` under ``SHARED_DATA``; skips the test that
+    asks when it is absent."""
+
+    def locate(relative: str) -> Path:
+        path = SHARED_DATA / relative
+        if not path.exists():
+            pytest.skip(f"{path} is absent")
+        return path
+
+    return locate

@@ -29,15 +29,6 @@ from heatmark.data.readers import (
 from heatmark.errors import ConfigError, DataError
 from heatmark.schemes import FACE_68, WFLW_98
 
-SHARED_DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
-
-
-def shared(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
-    return path
-
 
 def face_points(seed: int = 0, count: int = 68) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -450,7 +441,7 @@ def test_prediction_keys_are_unique_for_faces_sharing_an_image(tmp_path):
 # --- the real data in ../shared/data ---------------------------------------------------------
 
 
-def test_shared_300w_reads_all_faces_from_headers_only(monkeypatch):
+def test_shared_300w_reads_all_faces_from_headers_only(shared, monkeypatch):
     """Invariants that hold however many faces ../shared/data/300w holds. Reading is fast
     because it opens each image's header once and decodes no pixels: counted here (the speed
     itself is benchmarks/bench_data_pipeline.py's business, not a wall-clock assert)."""
@@ -493,7 +484,7 @@ def test_shared_300w_reads_all_faces_from_headers_only(monkeypatch):
     assert first.load_image().shape[1::-1] == Image.open(first.image_path).size
 
 
-def test_shared_lsp_reads_with_invisible_placeholders():
+def test_shared_lsp_reads_with_invisible_placeholders(shared):
     """The real LSP joints: invisible joints hold placeholders outside the image (-1, or an
     edge value) and must not be refused; the images' torso joints are all real."""
     path = shared("lsp/joints.mat")
@@ -510,7 +501,7 @@ def test_shared_lsp_reads_with_invisible_placeholders():
     assert outside > 100  # many placeholders are off the image, and were accepted
 
 
-def test_shared_300vw_fixture_pts_and_json_agree():
+def test_shared_300vw_fixture_pts_and_json_agree(shared):
     root = shared("fixtures/300vw")
     from_pts = {s.image_path: s for s in load_dataset(root)}
     assert len(from_pts) == 4 and {s.subset for s in from_pts.values()} == {"train", "category1"}
@@ -531,14 +522,14 @@ def test_shared_300vw_fixture_pts_and_json_agree():
         ("coco/test_coco_wholebody.json", 4, 68),
     ],
 )
-def test_shared_fixture_jsons(name, count, scheme_points):
+def test_shared_fixture_jsons(shared, name, count, scheme_points):
     samples = load_dataset(shared(f"fixtures/{name}"))
     assert len(samples) == count
     assert all(s.scheme.num_points == scheme_points and s.image_path.is_file() for s in samples)
     assert all(s.box is not None and s.box[2] > s.box[0] for s in samples)
 
 
-def test_shared_fixture_jsons_without_a_scheme_are_refused():
+def test_shared_fixture_jsons_without_a_scheme_are_refused(shared):
     with pytest.raises(DataError, match="106 points"):
         load_dataset(shared("fixtures/lapa/test_lapa.json"))
     with pytest.raises(DataError, match="not a COCO keypoint file"):

@@ -9,9 +9,9 @@ a fifth and a tenth of them. The shipped CPU model (HG-1 w64, input 128) shows 8
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ from heatmark.export import (
 )
 from heatmark.models import HRNetW18, StackedHourglass
 from heatmark.schemes import Scheme
+from model_weights import make_non_trivial
 
 K = 5
 SIZE = 64
@@ -49,27 +50,7 @@ CODEC = HeatmapCodec(input_size=SIZE, heatmap_size=16, sigma=1.5)
 TEMPERATURE = 0.7
 
 
-def _make_non_trivial(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Unit-scale convs, random BN affines, BN statistics from two train-mode passes, eval.
-
-    Fresh heads predict near-flat maps (init std 1e-3), where an argmax is decided by rounding
-    noise; these weights give maps of order one with clear peaks."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.Conv2d):
-                fan_in = module.weight[0].numel()
-                module.weight.copy_(
-                    torch.randn(module.weight.shape, generator=generator) / math.sqrt(fan_in)
-                )
-            if isinstance(module, nn.BatchNorm2d):
-                n = module.num_features
-                module.weight.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-        model.train()
-        for _ in range(2):
-            model(torch.rand((4, 3, SIZE, SIZE), generator=generator))
-    return model.eval()
+_make_non_trivial = partial(make_non_trivial, size=SIZE)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -4,6 +4,7 @@ checkpoints and ONNX export."""
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ from heatmark.train.config import (
     config_from_dict,
     load_config,
 )
+from model_weights import make_non_trivial
 
 CONFIGS = Path(recipes.__file__).parent  # the bundled recipes
 K = 5
@@ -91,25 +93,7 @@ def _validate(section: dict) -> NetworkConfig:
     return TypeAdapter(ModelConfig).validate_python(section)
 
 
-def _make_non_trivial(model: nn.Module, size: int = SIZE, seed: int = 0) -> nn.Module:
-    """Unit-scale (transposed) convs, random BN affines and statistics, eval mode: outputs of
-    order one with clear peaks, so equality and parity checks compare something."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
-                fan_in = module.weight[0].numel()
-                module.weight.copy_(
-                    torch.randn(module.weight.shape, generator=generator) / math.sqrt(fan_in)
-                )
-            if isinstance(module, nn.BatchNorm2d):
-                n = module.num_features
-                module.weight.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-        model.train()
-        for _ in range(2):
-            model(torch.rand((4, 3, size, size), generator=generator))
-    return model.eval()
+_make_non_trivial = partial(make_non_trivial, size=SIZE, convs=(nn.Conv2d, nn.ConvTranspose2d))
 
 
 # ---------------------------------------------------------------- ResNet backbone

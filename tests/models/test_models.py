@@ -23,6 +23,7 @@ from heatmark.models import (
     fuse_for_inference,
     to_channels_last,
 )
+from model_weights import randomise_weights
 
 
 def _make_outputs_non_trivial(model: nn.Module, image: Tensor, seed: int = 0) -> None:
@@ -33,19 +34,8 @@ def _make_outputs_non_trivial(model: nn.Module, image: Tensor, seed: int = 0) ->
     outputs of order one and BatchNorm statistics that really matter.
     """
     generator = torch.Generator().manual_seed(seed)
+    randomise_weights(model, generator, fresh_statistics=True)
     with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.Conv2d):
-                fan_in = module.weight[0].numel()
-                module.weight.copy_(
-                    torch.randn(module.weight.shape, generator=generator) / math.sqrt(fan_in)
-                )
-            if isinstance(module, nn.BatchNorm2d):
-                n = module.num_features
-                module.weight.copy_(torch.rand(n, generator=generator) * 0.5 + 0.75)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.reset_running_stats()
-                module.momentum = None  # cumulative average over the calibration batch
         model.train()(torch.randn((8, *image.shape[1:]), generator=generator))
     model.eval()
 

@@ -26,15 +26,6 @@ from heatmark.predict.calibration import (
 from heatmark.predict.detectors import HogDetector
 from heatmark.schemes import FACE_68
 
-SHARED_DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
-
-
-def shared(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
-    return path
-
 
 # ---------------------------------------------------------------- the mapping
 def test_apply_hand_computed_box() -> None:
@@ -174,7 +165,7 @@ def test_entry_point_reports_a_bad_data_path(tmp_path: Path, capsys: pytest.Capt
     assert not out.exists()
 
 
-def test_shipped_hog_calibration_improves_iou_on_real_faces() -> None:
+def test_shipped_hog_calibration_improves_iou_on_real_faces(shared) -> None:
     faces = load_dataset(shared("300w/afw"))[:10]
     report = evaluate_calibration(HogDetector(), faces, calibration_for("hog"))
     assert report.matched >= 7

@@ -28,15 +28,7 @@ from heatmark.predict.detectors import (
     to_rgb,
 )
 
-SHARED_DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
 REAL_FACE = "300w/afw/1051618982_1.pts"
-
-
-def shared(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
-    return path
 
 
 # ---------------------------------------------------------------- protocol and plug-ins
@@ -274,7 +266,7 @@ def test_haar_without_cascades_is_a_clear_error(
 
 # ---------------------------------------------------------------- real faces
 @pytest.fixture(scope="module")
-def real_face() -> tuple[np.ndarray, np.ndarray]:
+def real_face(shared) -> tuple[np.ndarray, np.ndarray]:
     (sample,) = load_dataset(shared(REAL_FACE))
     return sample.load_image(), sample.landmark_box()
 

@@ -30,15 +30,6 @@ from heatmark.robustness.perturbations import (
 )
 from heatmark.schemes import FACE_68
 
-SHARED_DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
-
-
-def shared(relative: str) -> Path:
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
-    return path
-
 
 def _tree(folder: Path, count: int = 6) -> list[Sample]:
     """Synthetic faces written as a 300-W tree (``<name>.png`` + ``<name>.pts``), read back."""
@@ -135,7 +126,7 @@ def test_sequences_group_video_frames_by_video_and_subset_in_frame_order() -> No
     assert len(positions[1][0]) == 1 and len(positions[3][0]) == 1
 
 
-def test_300vw_clips_export_with_sequence_blur(tmp_path: Path) -> None:
+def test_300vw_clips_export_with_sequence_blur(shared, tmp_path: Path) -> None:
     root = shared("fixtures/300vw")
     samples = load_dataset(root)
     out = tmp_path / "blur"

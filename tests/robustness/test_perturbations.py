@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from heatmark.data.augment import AugmentConfig, random_photometric
+from heatmark.data.imaging import motion_kernel
 from heatmark.data.synthetic import synthetic_faces
 from heatmark.errors import HeatmarkError
 from heatmark.robustness.perturbations import (
@@ -15,7 +16,6 @@ from heatmark.robustness.perturbations import (
     apply_protocol,
     covered_fraction,
     motion_blur,
-    motion_kernel,
     occlusion_with_mask,
     perturb,
     sequence_blur,

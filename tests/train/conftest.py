@@ -31,6 +31,28 @@ def tiny_config(tmp_path: Path, **sections: dict) -> Config:
     return config_from_dict(raw, "test")
 
 
+TINY_CLI_SETTINGS: dict[str, object] = {
+    "data.input_size": 64,
+    "data.synthetic_count": 16,
+    "data.synthetic_val_count": 10,
+    "data.workers": 0,
+    "codec.heatmap_size": 16,
+    "model.stacks": 1,
+    "model.width": 16,
+    "model.depth": 2,
+    "schedule.epochs": 1,
+    "train.batch_size": 8,
+    "train.progress": "false",
+}
+"""The ``heatmark train --set`` values of a run that trains in seconds on CPU."""
+
+
+def tiny_cli(settings: dict[str, object]) -> list[str]:
+    """``--set key=value`` arguments: ``TINY_CLI_SETTINGS`` updated with ``settings``."""
+    merged = {**TINY_CLI_SETTINGS, **settings}
+    return [part for key, value in merged.items() for part in ("--set", f"{key}={value}")]
+
+
 @pytest.fixture(scope="session")
 def tiny_faces():
     return synthetic_faces(32, seed=0, size=64), synthetic_faces(16, seed=99, size=64)

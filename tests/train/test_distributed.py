@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_cli
 from torch.utils.data import default_collate
 
 from heatmark.train.trainer import Trainer
@@ -27,40 +28,18 @@ def test_torchrun_two_cpu_processes(tmp_path: Path) -> None:
         "-m",
         "heatmark.cli",
         "train",
-        "--set",
-        f"output={out}",
-        "--set",
-        "name=ddp",
-        "--set",
-        "train.device=cpu",
-        "--set",
-        "data.input_size=64",
-        "--set",
-        "data.synthetic_count=32",
-        "--set",
-        "data.synthetic_val_count=10",
-        "--set",
-        "data.workers=0",
-        "--set",
-        "codec.heatmap_size=16",
-        "--set",
-        "model.stacks=1",
-        "--set",
-        "model.width=16",
-        "--set",
-        "model.depth=2",
-        "--set",
-        "schedule.epochs=2",
-        "--set",
-        "train.batch_size=8",
-        "--set",
-        "train.progress=false",
-        "--set",
-        "train.threads=1",
-        "--set",
-        "train.log_every=1",
-        "--set",
-        "train.val_every=1",
+        *tiny_cli(
+            {
+                "output": out,
+                "name": "ddp",
+                "train.device": "cpu",
+                "data.synthetic_count": 32,
+                "schedule.epochs": 2,
+                "train.threads": 1,
+                "train.log_every": 1,
+                "train.val_every": 1,
+            }
+        ),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)

@@ -17,38 +17,29 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
+from conftest import tiny_cli
 
 EPOCHS = 6
 STEPS = 4  # an epoch: 32 faces in batches of 8
 SETTINGS = {
     "train.device": "cpu",
-    "data.input_size": 64,
     "data.synthetic_count": 32,
-    "data.synthetic_val_count": 10,
-    "data.workers": 0,
-    "codec.heatmap_size": 16,
-    "model.stacks": 1,
-    "model.width": 16,
-    "model.depth": 2,
     "optimizer.name": "adam",
     "optimizer.lr": 0.002,
     "optimizer.weight_decay": 0.0,
     "schedule.epochs": EPOCHS,
     "schedule.kind": "cosine",
-    "train.batch_size": 8,
-    "train.progress": "false",
     "train.threads": 1,
     "train.log_every": 1,
     "train.val_every": 2,
 }
+"""What differs from ``TINY_CLI_SETTINGS``."""
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 def _command(out: Path, name: str, *extra: str) -> list[str]:
-    command = [sys.executable, "-m", "heatmark.cli", "train"]
-    for key, value in {**SETTINGS, "output": out, "name": name}.items():
-        command += ["--set", f"{key}={value}"]
-    return command + list(extra)
+    settings = tiny_cli({**SETTINGS, "output": out, "name": name})
+    return [sys.executable, "-m", "heatmark.cli", "train", *settings, *extra]
 
 
 def _train(

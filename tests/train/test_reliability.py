@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import tiny_config
+from conftest import tiny_cli, tiny_config
 from torch.utils.data import Dataset
 from typer.testing import CliRunner
 
@@ -22,34 +22,7 @@ from heatmark.errors import ConfigError, DataError, HeatmarkError
 from heatmark.models.checkpoint import read_metadata
 from heatmark.train.trainer import Trainer, TrainingInterrupted
 
-TINY_CLI = [
-    "--set",
-    "name=cli",
-    "--set",
-    "data.input_size=64",
-    "--set",
-    "data.synthetic_count=16",
-    "--set",
-    "data.synthetic_val_count=10",
-    "--set",
-    "data.workers=0",
-    "--set",
-    "codec.heatmap_size=16",
-    "--set",
-    "model.stacks=1",
-    "--set",
-    "model.width=16",
-    "--set",
-    "model.depth=2",
-    "--set",
-    "schedule.epochs=1",
-    "--set",
-    "train.batch_size=8",
-    "--set",
-    "train.progress=false",
-    "--set",
-    "train.threads=1",
-]
+TINY_CLI = tiny_cli({"name": "cli", "train.threads": 1})
 
 
 def test_resume_refuses_changed_settings_unless_allowed(tmp_path: Path, tiny_faces) -> None:

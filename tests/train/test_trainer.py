@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import tiny_cli, tiny_config
 from typer.testing import CliRunner
 
 from heatmark.cli import app
@@ -95,36 +95,15 @@ def test_cli_train_and_evaluate_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "runs"
     args = [
         "train",
-        "--set",
-        f"output={out}",
-        "--set",
-        "name=cli",
-        "--set",
-        "data.input_size=64",
-        "--set",
-        "data.synthetic_count=16",
-        "--set",
-        "data.synthetic_val_count=10",
-        "--set",
-        "data.workers=0",
-        "--set",
-        "codec.heatmap_size=16",
-        "--set",
-        "model.stacks=2",
-        "--set",
-        "model.width=16",
-        "--set",
-        "model.depth=2",
-        "--set",
-        "codec.boundary=true",
-        "--set",
-        "model.boundary_coords=true",
-        "--set",
-        "schedule.epochs=1",
-        "--set",
-        "train.batch_size=8",
-        "--set",
-        "train.progress=false",
+        *tiny_cli(
+            {
+                "output": out,
+                "name": "cli",
+                "model.stacks": 2,
+                "codec.boundary": "true",
+                "model.boundary_coords": "true",
+            }
+        ),
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

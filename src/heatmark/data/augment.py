@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from heatmark.data.geometry import horizontal_flip_matrix, similarity_about
-from heatmark.robustness.perturbations import add_noise, fill_region, gaussian_blur
+from heatmark.data.imaging import add_noise, fill_region, gaussian_blur
 
 REFERENCE_INPUT_SIZE = 256
 
@@ -62,8 +62,8 @@ def random_photometric(
     """Blur, noise, occlusion and brightness/contrast on an RGB uint8 crop (a new array).
 
     Uses OpenCV's saturating uint8 arithmetic throughout: no float copies of the image. The
-    blur, occlusion and noise primitives are those of the robustness protocols
-    (``heatmark.robustness.perturbations``), driven by this ``rng``.
+    blur, occlusion and noise primitives (``heatmark.data.imaging``) are those of the robustness
+    protocols, driven by this ``rng``.
     """
     out = image.copy()
     size = image.shape[0]

@@ -3,7 +3,7 @@ and CED plots (matplotlib)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,21 +106,24 @@ def _pck_caption(evaluation: Evaluation) -> str:
 
 def pck_table(evaluation: Evaluation, title: str = "PCK") -> Table:
     """The per-part PCK table of a body scheme (rows: all and each subset)."""
-    table = Table(title=title, caption=_pck_caption(evaluation))
-    table.add_column("subset")
-    for column in pck_columns(evaluation):
-        table.add_column(column, justify="right")
-    for row in _pck_rows(evaluation):
-        table.add_row(*row)
-    return table
+    return _subset_table(
+        title, _pck_caption(evaluation), pck_columns(evaluation), _pck_rows(evaluation)
+    )
 
 
 def evaluation_table(evaluation: Evaluation, title: str = "heatmark evaluation") -> Table:
-    table = Table(title=title, caption=_caption(evaluation))
+    return _subset_table(title, _caption(evaluation), columns(evaluation), _rows(evaluation))
+
+
+def _subset_table(
+    title: str, caption: str, titles: Iterable[str], rows: Iterable[Sequence[str]]
+) -> Table:
+    """A rich table with a ``subset`` column, then the right-aligned ``titles``."""
+    table = Table(title=title, caption=caption)
     table.add_column("subset")
-    for column in columns(evaluation):
+    for column in titles:
         table.add_column(column, justify="right")
-    for row in _rows(evaluation):
+    for row in rows:
         table.add_row(*row)
     return table
 

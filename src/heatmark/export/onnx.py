@@ -38,9 +38,9 @@ import copy
 import json
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 import torch
@@ -76,6 +76,7 @@ NEWTON_STEPS = 8
 """Newton steps of the border-pull correction (as ``heatmark.codec.decode``)."""
 
 InputDtype = Literal["uint8", "float32"]
+T = TypeVar("T")
 
 SIDECAR_KEYS: dict[str, tuple[type, ...]] = {
     "format": (str,),
@@ -312,29 +313,20 @@ def export_onnx(
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
         if dynamo:
             batch = torch.export.Dim("batch", min=1, max=4096)
-            torch.onnx.export(
-                wrapper,
-                (example,),
-                str(path),
-                input_names=[INPUT_NAME],
-                output_names=outputs,
-                opset_version=opset,
-                dynamo=True,
-                dynamic_shapes=({0: batch},),
-                verbose=False,
-            )
+            exporter: dict[str, Any] = {"dynamic_shapes": ({0: batch},), "verbose": False}
         else:
-            torch.onnx.export(
-                wrapper,
-                (example,),
-                str(path),
-                input_names=[INPUT_NAME],
-                output_names=outputs,
-                opset_version=opset,
-                dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *outputs]},
-                do_constant_folding=True,
-                dynamo=False,
-            )
+            dynamic_axes = {name: {0: "batch"} for name in [INPUT_NAME, *outputs]}
+            exporter = {"dynamic_axes": dynamic_axes, "do_constant_folding": True}
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(path),
+            input_names=[INPUT_NAME],
+            output_names=outputs,
+            opset_version=opset,
+            dynamo=dynamo,
+            **exporter,
+        )
     opset = _check_onnx_file(path)
     sidecar = {
         "format": FORMAT,
@@ -408,6 +400,27 @@ def _check_onnx_file(path: Path) -> int:
 # ---------------------------------------------------------------- runtime
 
 
+class SidecarField(Generic[T]):
+    """A read-only attribute of ``OnnxLandmarkModel``: the sidecar's value at ``key`` (default:
+    the attribute's name), converted with ``convert``."""
+
+    def __init__(self, convert: Callable[[Any], T], key: str | None = None) -> None:
+        self.convert = convert
+        self.key = key
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = self.key or name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> SidecarField[T]: ...
+    @overload
+    def __get__(self, instance: OnnxLandmarkModel, owner: type) -> T: ...
+    def __get__(self, instance: OnnxLandmarkModel | None, owner: type) -> SidecarField[T] | T:
+        if instance is None:
+            return self
+        return self.convert(instance.sidecar[self.key])
+
+
 class OnnxLandmarkModel:
     """An exported model run by onnxruntime: uint8 crops -> heatmaps -> points.
 
@@ -451,47 +464,18 @@ class OnnxLandmarkModel:
             input_size=s["input_size"], heatmap_size=s["heatmap_size"], sigma=s["sigma"]
         )
 
-    # --- description
+    # --- description (the sidecar's keys of the same names)
 
-    @property
-    def input_size(self) -> int:
-        return int(self.sidecar["input_size"])
-
-    @property
-    def enlarge(self) -> float:
-        return float(self.sidecar["enlarge"])
-
-    @property
-    def num_points(self) -> int:
-        return int(self.sidecar["num_points"])
-
-    @property
-    def scheme_name(self) -> str:
-        return str(self.sidecar["scheme"])
-
-    @property
-    def point_names(self) -> tuple[str, ...]:
-        return tuple(self.sidecar["point_names"])
-
-    @property
-    def flip_permutation(self) -> tuple[int, ...]:
-        return tuple(self.sidecar["flip_permutation"])
-
-    @property
-    def decoding(self) -> Decoding:
-        return Decoding(self.sidecar["decoding"])
-
-    @property
-    def softmax(self) -> bool:
-        return bool(self.sidecar["softmax"])
-
-    @property
-    def temperature(self) -> float:
-        return float(self.sidecar["temperature"])
-
-    @property
-    def decoded_in_graph(self) -> bool:
-        return bool(self.sidecar["decoded_in_graph"])
+    input_size = SidecarField(int)
+    enlarge = SidecarField(float)
+    num_points = SidecarField(int)
+    scheme_name = SidecarField(str, key="scheme")
+    point_names = SidecarField(tuple)
+    flip_permutation = SidecarField(tuple)
+    decoding = SidecarField(Decoding)
+    softmax = SidecarField(bool)
+    temperature = SidecarField(float)
+    decoded_in_graph = SidecarField(bool)
 
     @property
     def terms(self) -> str | None:

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from heatmark.models.resnet import ResNet, conv_norm
+from heatmark.models.resnet import ResNetLandmarkNet, conv_norm, init_head
 
 HEAD_INIT_STD = 1e-3
 """Std of the heatmap heads' initial weights: predictions start within ~1e-2 of zero."""
@@ -119,15 +119,12 @@ class RefineNet(nn.Module):
         return self.head(self.merge(torch.cat(refined, dim=1)))
 
 
-class CascadedPyramidNetwork(nn.Module):
+class CascadedPyramidNetwork(ResNetLandmarkNet):
     """CPN: (B, 3, S, S) -> five (B, K, S/4, S/4) maps (GlobalNet's four, then RefineNet's).
 
     ``num_points`` counts every output channel (a boundary map is one more); ``channels`` is the
     pyramid width (256 in the paper), even. Input sides must be multiples of 32.
     """
-
-    output_stride = 4
-    input_multiple = 32
 
     def __init__(
         self,
@@ -137,14 +134,9 @@ class CascadedPyramidNetwork(nn.Module):
         channels: int = 256,
         in_channels: int = 3,
     ) -> None:
-        super().__init__()
-        if num_points < 1:
-            raise ValueError(f"num_points must be >= 1, got {num_points}")
+        super().__init__(num_points, depth, width, in_channels)
         if channels < 2 or channels % 2:
             raise ValueError(f"channels must be a positive even number, got {channels}")
-        self.num_points = num_points
-        self.num_outputs = num_points
-        self.backbone = ResNet(depth, width, in_channels)
         self.global_net = GlobalNet(self.backbone.out_channels, channels, num_points)
         self.refine_net = RefineNet(channels, num_points)
         self._init_weights()
@@ -156,9 +148,7 @@ class CascadedPyramidNetwork(nn.Module):
             if not isinstance(module, nn.Conv2d):
                 continue
             if id(module) in heads:
-                nn.init.normal_(module.weight, std=HEAD_INIT_STD)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+                init_head(module, HEAD_INIT_STD)
             else:
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 

@@ -149,3 +149,27 @@ class ResNet(nn.Module):
             x = stage(x)
             features.append(x)
         return features
+
+
+class ResNetLandmarkNet(nn.Module):
+    """Base of the ResNet-backed landmark networks (SimpleBaselines, CPN): checks
+    ``num_points`` and builds ``self.backbone``; subclasses add their decoder. Outputs are at
+    stride 4; input sides must be multiples of 32."""
+
+    output_stride = 4
+    input_multiple = 32
+
+    def __init__(self, num_points: int, depth: int, width: int, in_channels: int) -> None:
+        super().__init__()
+        if num_points < 1:
+            raise ValueError(f"num_points must be >= 1, got {num_points}")
+        self.num_points = num_points
+        self.num_outputs = num_points
+        self.backbone = ResNet(depth, width, in_channels)
+
+
+def init_head(conv: nn.Conv2d | nn.ConvTranspose2d, std: float) -> None:
+    """Small normal weights (``std``) and a zero bias: a head that starts near all-zero maps."""
+    nn.init.normal_(conv.weight, std=std)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)

@@ -14,7 +14,7 @@ from itertools import pairwise
 
 from torch import Tensor, nn
 
-from heatmark.models.resnet import ResNet
+from heatmark.models.resnet import ResNetLandmarkNet, init_head
 
 HEAD_INIT_STD = 1e-3
 """Std of the deconvolutions' and the head's initial weights (as in the reference code)."""
@@ -32,15 +32,12 @@ def deconv_norm(in_channels: int, out_channels: int) -> nn.Sequential:
     )
 
 
-class SimpleBaselines(nn.Module):
+class SimpleBaselines(ResNetLandmarkNet):
     """ResNet-``depth`` + three deconvolutions + 1x1 head: (B, 3, S, S) -> ``[(B, K, S/4, S/4)]``.
 
     ``num_points`` counts every output channel (a boundary map, when trained with one, is one
     more). Input sides must be multiples of 32.
     """
-
-    output_stride = 4
-    input_multiple = 32
 
     def __init__(
         self,
@@ -50,14 +47,9 @@ class SimpleBaselines(nn.Module):
         deconv_channels: int = 256,
         in_channels: int = 3,
     ) -> None:
-        super().__init__()
-        if num_points < 1:
-            raise ValueError(f"num_points must be >= 1, got {num_points}")
+        super().__init__(num_points, depth, width, in_channels)
         if deconv_channels < 1:
             raise ValueError(f"deconv_channels must be >= 1, got {deconv_channels}")
-        self.num_points = num_points
-        self.num_outputs = num_points
-        self.backbone = ResNet(depth, width, in_channels)
         channels = [self.backbone.out_channels[-1]] + [deconv_channels] * DECONV_LAYERS
         self.deconvs = nn.Sequential(*(deconv_norm(a, b) for a, b in pairwise(channels)))
         self.head = nn.Conv2d(deconv_channels, num_points, 1)
@@ -66,9 +58,7 @@ class SimpleBaselines(nn.Module):
     def _init_decoder(self) -> None:
         for module in (*self.deconvs.modules(), self.head):
             if isinstance(module, nn.ConvTranspose2d | nn.Conv2d):
-                nn.init.normal_(module.weight, std=HEAD_INIT_STD)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+                init_head(module, HEAD_INIT_STD)
 
     def forward(self, image: Tensor) -> list[Tensor]:
         return [self.head(self.deconvs(self.backbone(image)[-1]))]

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import cv2
 import numpy as np
@@ -64,7 +64,25 @@ def folder_images(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if p.is_file() and is_image(p)), key=natural_key)
 
 
-class FrameReader:
+class ClosedOnExit:
+    """A context manager whose exit calls ``close`` (which subclasses define, idempotent)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class FrameReader(ClosedOnExit):
     """The frames of one source, read once, in order; a video file is opened here, once.
 
     Args:
@@ -163,17 +181,6 @@ class FrameReader:
             self._capture.release()
             self._capture = None
 
-    def __enter__(self) -> FrameReader:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def iter_frames(source: FrameSource, fps: float | None = None) -> Iterator[Frame]:
     """``(index, time_s, rgb)`` for each frame of ``source`` (see ``FrameReader``).
@@ -184,7 +191,7 @@ def iter_frames(source: FrameSource, fps: float | None = None) -> Iterator[Frame
     return iter(FrameReader(source, fps))
 
 
-class VideoWriter:
+class VideoWriter(ClosedOnExit):
     """Writes RGB frames to a video file: ``.mp4``/``.m4v``/``.mov`` (mp4v) or ``.avi`` (MJPG).
 
     The file is opened at the first frame (its size sets the video's), or at once when
@@ -255,17 +262,6 @@ class VideoWriter:
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def track_video(

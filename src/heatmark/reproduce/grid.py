@@ -240,6 +240,70 @@ def _l2(sigma: str) -> tuple[Override, ...]:
     return (("loss", {"name": "mse"}), ("codec.sigma", Param(sigma)), ("eval.decoding", "max"))
 
 
+def _barycentric(loss: str) -> tuple[Override, ...]:
+    """A distribution loss without options on the wide targets, decoded by barycenter."""
+    return (
+        ("loss", {"name": loss}),
+        ("codec.sigma", Param("sigma_wide")),
+        ("eval.decoding", "barycenter"),
+    )
+
+
+_HRNET: Override = ("model", Param("hrnet_model"))
+
+
+def _robust_rows(
+    table: str, *rows: tuple[str, str, tuple[Override, ...], str | None, int]
+) -> tuple[Row, ...]:
+    """Rows of ``table`` scored under ``ROBUSTNESS``, one per (name, label, overrides,
+    compare_to, priority), with both decodings: heatmap L2 (``_l2``) max first, the
+    distribution losses barycenter first."""
+    return tuple(
+        Row(
+            name,
+            table,
+            label,
+            overrides,
+            compare_to,
+            decodings=BOTH if dict(overrides)["loss"] == {"name": "mse"} else BC_FIRST,
+            protocols=ROBUSTNESS,
+            priority=priority,
+        )
+        for name, label, overrides, compare_to, priority in rows
+    )
+
+
+def _other_model_rows(arch: str, label: str, table: str, *extra: Override) -> tuple[Row, ...]:
+    """Heatmap L2, Wasserstein and Sinkhorn divergence on the wide targets for the network
+    ``arch``, a scale parameter (``<arch>_model``) so that each scale sizes it to its budget."""
+    model = ("model", Param(f"{arch}_model"))
+    name = arch.replace("_", "-")
+    return _robust_rows(
+        table,
+        (
+            f"{name}-l2-s3",
+            f"{label}, heatmap L2, sigma 3 (eq.)",
+            (model, *_l2("sigma_wide"), *extra),
+            None,
+            6,
+        ),
+        (
+            f"{name}-wass-s3",
+            f"{label}, Wasserstein, sigma 3 (eq.)",
+            (model, *_wass("sigma_wide"), *extra),
+            f"{name}-l2-s3",
+            6,
+        ),
+        (
+            f"{name}-wass-s3-div",
+            f"{label}, Sinkhorn divergence (debiased Wasserstein), sigma 3 (eq.)",
+            (model, *_wass("sigma_wide", debiased=True), *extra),
+            f"{name}-l2-s3",
+            6,
+        ),
+    )
+
+
 ROWS: tuple[Row, ...] = (
     # AWing Table 7: the ladder, each row compared with the one above
     Row("t7-mse", "awing-ablation", "MSE", _ladder(("loss", {"name": "mse"})), priority=1),
@@ -285,163 +349,63 @@ ROWS: tuple[Row, ...] = (
     _hyper("hp-alpha-2.5", "alpha 2.5", alpha=2.5),
     # Wasserstein Tables 2/6/10: L2 vs Wasserstein at two target widths, other distribution
     # losses; every run evaluated with both decodings and under occlusion
-    Row(
-        "l2-s1",
+    *_robust_rows(
         "wasserstein",
-        "heatmap L2, sigma 1",
-        _l2("sigma_narrow"),
-        decodings=BOTH,
-        protocols=ROBUSTNESS,
-        priority=1,
-    ),
-    Row(
-        "l2-s3",
-        "wasserstein",
-        "heatmap L2, sigma 3 (equivalent)",
-        _l2("sigma_wide"),
-        "l2-s1",
-        decodings=BOTH,
-        protocols=ROBUSTNESS,
-    ),
-    Row(
-        "wass-s1",
-        "wasserstein",
-        "Wasserstein, sigma 1",
-        _wass("sigma_narrow"),
-        "l2-s1",
-        decodings=BC_FIRST,
-        protocols=ROBUSTNESS,
-    ),
-    Row(
-        "wass-s3",
-        "wasserstein",
-        "Wasserstein, sigma 3 (equivalent)",
-        _wass("sigma_wide"),
-        "l2-s3",
-        decodings=BC_FIRST,
-        protocols=ROBUSTNESS,
-        priority=1,
-    ),
-    Row(
-        "jsd-s3",
-        "wasserstein",
-        "Jensen-Shannon, sigma 3 (equivalent)",
+        ("l2-s1", "heatmap L2, sigma 1", _l2("sigma_narrow"), None, 1),
+        ("l2-s3", "heatmap L2, sigma 3 (equivalent)", _l2("sigma_wide"), "l2-s1", 2),
+        ("wass-s1", "Wasserstein, sigma 1", _wass("sigma_narrow"), "l2-s1", 2),
+        ("wass-s3", "Wasserstein, sigma 3 (equivalent)", _wass("sigma_wide"), "l2-s3", 1),
+        ("jsd-s3", "Jensen-Shannon, sigma 3 (equivalent)", _barycentric("jsd"), "l2-s3", 3),
         (
-            ("loss", {"name": "jsd"}),
-            ("codec.sigma", Param("sigma_wide")),
-            ("eval.decoding", "barycenter"),
+            "softargmax",
+            "soft-argmax (integral regression)",
+            _barycentric("soft-argmax"),
+            "l2-s3",
+            3,
         ),
-        "l2-s3",
-        decodings=BC_FIRST,
-        protocols=ROBUSTNESS,
-        priority=3,
-    ),
-    Row(
-        "softargmax",
-        "wasserstein",
-        "soft-argmax (integral regression)",
         (
-            ("loss", {"name": "soft-argmax"}),
-            ("codec.sigma", Param("sigma_wide")),
-            ("eval.decoding", "barycenter"),
+            "wass-s3-div",
+            "Sinkhorn divergence (debiased Wasserstein), sigma 3 (eq.)",
+            _wass("sigma_wide", debiased=True),
+            "wass-s3",
+            3,
         ),
-        "l2-s3",
-        decodings=BC_FIRST,
-        protocols=ROBUSTNESS,
-        priority=3,
-    ),
-    Row(
-        "wass-s3-div",
-        "wasserstein",
-        "Sinkhorn divergence (debiased Wasserstein), sigma 3 (eq.)",
-        _wass("sigma_wide", debiased=True),
-        "wass-s3",
-        decodings=BC_FIRST,
-        protocols=ROBUSTNESS,
-        priority=3,
-    ),
-    Row(
-        "wass-s3-cc",
-        "wasserstein",
-        "Wasserstein, sigma 3 (eq.), CoordConv at the input only",
-        _wass("sigma_wide", **{"model.coordconv_everywhere": False}),
-        "wass-s3",
-        decodings=BC_FIRST,
-        protocols=ROBUSTNESS,
-        priority=4,
+        (
+            "wass-s3-cc",
+            "Wasserstein, sigma 3 (eq.), CoordConv at the input only",
+            _wass("sigma_wide", **{"model.coordconv_everywhere": False}),
+            "wass-s3",
+            4,
+        ),
     ),
     # ---- the losses applied to other heatmap models -------------------------------------
     # One pair of rows per architecture (L2 vs Wasserstein, same target); the network is a
     # scale parameter, so each scale sizes it to its budget.
-    *(
-        row
-        for arch, label, table, extra in (
-            ("simple_baselines", "SimpleBaselines", "other-models", ()),
-            ("cpn", "CPN", "gpu-models", (("train.supervision", CPN_SUPERVISION),)),
-        )
-        for row in (
-            Row(
-                f"{arch.replace('_', '-')}-l2-s3",
-                table,
-                f"{label}, heatmap L2, sigma 3 (eq.)",
-                (("model", Param(f"{arch}_model")), *_l2("sigma_wide"), *extra),
-                decodings=BOTH,
-                protocols=ROBUSTNESS,
-                priority=6,
-            ),
-            Row(
-                f"{arch.replace('_', '-')}-wass-s3",
-                table,
-                f"{label}, Wasserstein, sigma 3 (eq.)",
-                (("model", Param(f"{arch}_model")), *_wass("sigma_wide"), *extra),
-                f"{arch.replace('_', '-')}-l2-s3",
-                decodings=BC_FIRST,
-                protocols=ROBUSTNESS,
-                priority=6,
-            ),
-            Row(
-                f"{arch.replace('_', '-')}-wass-s3-div",
-                table,
-                f"{label}, Sinkhorn divergence (debiased Wasserstein), sigma 3 (eq.)",
-                (("model", Param(f"{arch}_model")), *_wass("sigma_wide", debiased=True), *extra),
-                f"{arch.replace('_', '-')}-l2-s3",
-                decodings=BC_FIRST,
-                protocols=ROBUSTNESS,
-                priority=6,
-            ),
-        )
-    ),
-    Row(
-        "hrnet-l2-s3",
+    *_other_model_rows("simple_baselines", "SimpleBaselines", "other-models"),
+    *_other_model_rows("cpn", "CPN", "gpu-models", ("train.supervision", CPN_SUPERVISION)),
+    *_robust_rows(
         "gpu-models",
-        "HRNet-W18, heatmap L2, sigma 3 (eq.)",
-        (("model", Param("hrnet_model")), *_l2("sigma_wide")),
-        decodings=BOTH,
-        protocols=ROBUSTNESS,
-        priority=5,
-    ),
-    Row(
-        "hrnet-wass-s3",
-        "gpu-models",
-        "HRNet-W18, Wasserstein, sigma 3 (eq.)",
-        (("model", Param("hrnet_model")), *_wass("sigma_wide")),
-        "hrnet-l2-s3",
-        decodings=BC_FIRST,
-        protocols=ROBUSTNESS,
-        priority=5,
-    ),
-    Row(
-        "hrnet-wass-s3-cc",
-        "gpu-models",
-        "HRNet-W18, Wasserstein, sigma 3 (eq.), CoordConv in every convolution",
         (
-            ("model", Param("hrnet_model")),
-            *_wass("sigma_wide", **{"model.coordconv_everywhere": True}),
+            "hrnet-l2-s3",
+            "HRNet-W18, heatmap L2, sigma 3 (eq.)",
+            (_HRNET, *_l2("sigma_wide")),
+            None,
+            5,
         ),
-        "hrnet-wass-s3",
-        decodings=BC_FIRST,
-        protocols=ROBUSTNESS,
-        priority=5,
+        (
+            "hrnet-wass-s3",
+            "HRNet-W18, Wasserstein, sigma 3 (eq.)",
+            (_HRNET, *_wass("sigma_wide")),
+            "hrnet-l2-s3",
+            5,
+        ),
+        (
+            "hrnet-wass-s3-cc",
+            "HRNet-W18, Wasserstein, sigma 3 (eq.), CoordConv in every convolution",
+            (_HRNET, *_wass("sigma_wide", **{"model.coordconv_everywhere": True})),
+            "hrnet-wass-s3",
+            5,
+        ),
     ),
 )
 

@@ -43,6 +43,7 @@ from types import MappingProxyType
 import cv2
 import numpy as np
 
+from heatmark.data.imaging import add_noise, ellipse_mask, fill_region, motion_blur
 from heatmark.errors import HeatmarkError
 from heatmark.schemes import FACE_68, Scheme, find_index_map
 
@@ -82,7 +83,7 @@ LOWRES_FACE_PX: Mapping[Severity, float] = MappingProxyType(
 NOSE_TIP_68 = 33
 
 
-# --- primitives -------------------------------------------------------------------------------
+# --- face measures -------------------------------------------------------------------------------
 
 
 def face_scale(points: np.ndarray, scheme: Scheme) -> float:
@@ -100,46 +101,6 @@ def face_size(points: np.ndarray) -> float:
     return max(float(extent.max()), 1.0)
 
 
-def ellipse_mask(
-    shape: tuple[int, ...], centre: np.ndarray, axes: tuple[float, float], angle_deg: float
-) -> np.ndarray:
-    """A bool (H, W) mask of a filled ellipse (sub-pixel centre and semi-axes)."""
-    mask = np.zeros(shape[:2], np.uint8)
-    shift = 4  # OpenCV fixed-point bits: 1/16 px
-    scale = 1 << shift
-    cv2.ellipse(
-        mask,
-        (round(float(centre[0]) * scale), round(float(centre[1]) * scale)),
-        (round(axes[0] * scale), round(axes[1] * scale)),
-        angle_deg,
-        0,
-        360,
-        255,
-        thickness=-1,
-        lineType=cv2.LINE_8,
-        shift=shift,
-    )
-    return mask.astype(bool)
-
-
-def fill_region(
-    image: np.ndarray,
-    mask: np.ndarray,
-    colour: tuple[int, int, int],
-    rng: np.random.Generator | None = None,
-    texture_std: float = 0.0,
-) -> np.ndarray:
-    """A copy of ``image`` with ``mask`` painted ``colour`` (plus Gaussian texture when
-    ``texture_std`` > 0, drawn from ``rng``)."""
-    out = image.copy()
-    region = np.empty((int(mask.sum()), 3), np.uint8)
-    region[:] = colour
-    if texture_std > 0 and rng is not None and len(region):
-        region = add_noise(region[None], rng, texture_std)[0]
-    out[mask] = region
-    return out
-
-
 def covered_fraction(mask: np.ndarray, points: np.ndarray) -> float:
     """The fraction of ``points`` whose pixel lies in ``mask`` (points off the image: not)."""
     if len(points) == 0:
@@ -154,69 +115,28 @@ def covered_fraction(mask: np.ndarray, points: np.ndarray) -> float:
     return float(covered.mean())
 
 
-def add_noise(image: np.ndarray, rng: np.random.Generator, std: float) -> np.ndarray:
-    """``image`` plus zero-mean Gaussian noise (uint8, saturating). OpenCV's generator, seeded
-    from ``rng``, draws it: no float copy of the image. Every channel gets noise (a plain
-    scalar ``stddev`` would only reach OpenCV's first channel)."""
-    noise = np.empty(image.shape, np.int16)
-    cv2.setRNGSeed(int(rng.integers(2**31)))
-    cv2.randn(noise, (0.0,) * 4, (float(std),) * 4)
-    return cv2.add(image, noise, dtype=cv2.CV_8U)
-
-
-def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Isotropic Gaussian blur (sigma in pixels, at least 0.1)."""
-    return cv2.GaussianBlur(image, (0, 0), sigmaX=max(float(sigma), 0.1))
-
-
-def motion_kernel(direction: float, length: float) -> np.ndarray:
-    """A normalised line kernel (float32, odd square, sums to 1) of ``length`` pixels along
-    ``direction`` (degrees in image axes: 0 is +x, 90 is +y, down). Under 1 px: identity."""
-    if not length > 1.0:
-        return np.ones((1, 1), np.float32)
-    half = math.ceil((length - 1) / 2)
-    size = 2 * half + 1
-    kernel = np.zeros((size, size), np.float64)
-    steps = np.linspace(-(length - 1) / 2, (length - 1) / 2, 8 * math.ceil(length) + 1)
-    angle = math.radians(direction)
-    xs = half + steps * math.cos(angle)
-    ys = half + steps * math.sin(angle)
-    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
-    fx, fy = xs - x0, ys - y0
-    for dx, dy, weight in (
-        (0, 0, (1 - fx) * (1 - fy)),
-        (1, 0, fx * (1 - fy)),
-        (0, 1, (1 - fx) * fy),
-        (1, 1, fx * fy),
-    ):
-        x, y = np.clip(x0 + dx, 0, size - 1), np.clip(y0 + dy, 0, size - 1)
-        np.add.at(kernel, (y, x), weight)
-    return (kernel / kernel.sum()).astype(np.float32)
-
-
-def motion_blur(image: np.ndarray, direction: float, length: float) -> np.ndarray:
-    """Linear motion blur: ``image`` filtered with ``motion_kernel(direction, length)``."""
-    return cv2.filter2D(image, -1, motion_kernel(direction, length), borderType=cv2.BORDER_REFLECT)
-
-
 # --- perturbations ----------------------------------------------------------------------------
 
 
-def occlusion_mask(
-    shape: tuple[int, ...],
-    points: np.ndarray,
-    scheme: Scheme,
-    rng: np.random.Generator,
-    severity: Severity,
-) -> np.ndarray:
-    """The random ellipse of ``occlusion``: centre in the landmark box, semi-axes in
-    ``OCCLUSION_SEMI_AXES[severity]`` inter-ocular distances, any angle."""
-    low, high = OCCLUSION_SEMI_AXES[Severity(severity)]
-    scale = face_scale(points, scheme)
-    centre = rng.uniform(points.min(axis=0), points.max(axis=0))
-    axes = rng.uniform(low * scale, high * scale, size=2)
-    angle = float(rng.uniform(0.0, 180.0))
-    return ellipse_mask(shape, centre, (float(axes[0]), float(axes[1])), angle)
+@dataclass(frozen=True)
+class Perturbed:
+    """A perturbed image and, for occlusions, the fraction of landmarks it covers."""
+
+    image: np.ndarray
+    covered: float | None = None
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What a perturbation may use: the image, its ground truth, a seeded generator and, for
+    a video frame, the sequence's (T, K, 2) points and the frame's position ``t``."""
+
+    image: np.ndarray
+    points: np.ndarray
+    scheme: Scheme
+    rng: np.random.Generator
+    sequence_points: np.ndarray | None = None
+    t: int | None = None
 
 
 def occlusion_with_mask(
@@ -226,20 +146,16 @@ def occlusion_with_mask(
     rng: np.random.Generator,
     severity: Severity,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``occlusion`` and its bool mask (for ``covered_fraction``)."""
-    mask = occlusion_mask(image.shape, points, scheme, rng, severity)
+    """A black filled ellipse on the face, and its bool mask (for ``covered_fraction``): centre
+    in the landmark box, semi-axes in ``OCCLUSION_SEMI_AXES[severity]`` inter-ocular distances,
+    any angle."""
+    low, high = OCCLUSION_SEMI_AXES[Severity(severity)]
+    scale = face_scale(points, scheme)
+    centre = rng.uniform(points.min(axis=0), points.max(axis=0))
+    axes = rng.uniform(low * scale, high * scale, size=2)
+    angle = float(rng.uniform(0.0, 180.0))
+    mask = ellipse_mask(image.shape, centre, (float(axes[0]), float(axes[1])), angle)
     return fill_region(image, mask, (0, 0, 0)), mask
-
-
-def occlusion(
-    image: np.ndarray,
-    points: np.ndarray,
-    scheme: Scheme,
-    rng: np.random.Generator,
-    severity: Severity,
-) -> np.ndarray:
-    """A black filled ellipse on the face (sizes in the module docstring)."""
-    return occlusion_with_mask(image, points, scheme, rng, severity)[0]
 
 
 def tracking_point(scheme: Scheme) -> int | None:
@@ -273,66 +189,38 @@ def sequence_blur(
     return direction, length
 
 
-def blur_random(
-    image: np.ndarray,
-    points: np.ndarray,
-    scheme: Scheme,
-    rng: np.random.Generator,
-    severity: Severity,
-) -> np.ndarray:
+def blur_random(frame: Frame, severity: Severity) -> np.ndarray:
     """Motion blur in a random direction, ``RANDOM_BLUR_FRACTION`` of the face size long."""
-    direction = float(rng.uniform(0.0, 180.0))
-    return motion_blur(image, direction, RANDOM_BLUR_FRACTION[severity] * face_size(points))
+    direction = float(frame.rng.uniform(0.0, 180.0))
+    length = RANDOM_BLUR_FRACTION[severity] * face_size(frame.points)
+    return motion_blur(frame.image, direction, length)
 
 
-def gaussian_noise(
-    image: np.ndarray,
-    points: np.ndarray,
-    scheme: Scheme,
-    rng: np.random.Generator,
-    severity: Severity,
-) -> np.ndarray:
+def gaussian_noise(frame: Frame, severity: Severity) -> np.ndarray:
     """Additive Gaussian noise of ``NOISE_STD[severity]`` grey levels."""
-    return add_noise(image, rng, NOISE_STD[severity])
+    return add_noise(frame.image, frame.rng, NOISE_STD[severity])
 
 
-def jpeg(
-    image: np.ndarray,
-    points: np.ndarray,
-    scheme: Scheme,
-    rng: np.random.Generator,
-    severity: Severity,
-) -> np.ndarray:
+def jpeg(frame: Frame, severity: Severity) -> np.ndarray:
     """JPEG re-encoding at ``JPEG_QUALITY[severity]``."""
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    bgr = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
     ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY[severity]])
     if not ok:
         raise HeatmarkError("OpenCV could not JPEG-encode the image")
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def low_light(
-    image: np.ndarray,
-    points: np.ndarray,
-    scheme: Scheme,
-    rng: np.random.Generator,
-    severity: Severity,
-) -> np.ndarray:
+def low_light(frame: Frame, severity: Severity) -> np.ndarray:
     """Gamma then darkening: ``255 * gain * (x / 255) ** gamma`` with ``LOWLIGHT[severity]``."""
     gamma, gain = LOWLIGHT[severity]
     table = np.rint(255.0 * gain * (np.arange(256) / 255.0) ** gamma).astype(np.uint8)
-    return cv2.LUT(image, table)
+    return cv2.LUT(frame.image, table)
 
 
-def low_resolution(
-    image: np.ndarray,
-    points: np.ndarray,
-    scheme: Scheme,
-    rng: np.random.Generator,
-    severity: Severity,
-) -> np.ndarray:
+def low_resolution(frame: Frame, severity: Severity) -> np.ndarray:
     """Down-sampled so the face is ``LOWRES_FACE_PX[severity]`` px long, then back up."""
-    factor = min(LOWRES_FACE_PX[severity] / face_size(points), 1.0)
+    image = frame.image
+    factor = min(LOWRES_FACE_PX[severity] / face_size(frame.points), 1.0)
     height, width = image.shape[:2]
     small = (max(round(width * factor), 1), max(round(height * factor), 1))
     if small == (width, height):
@@ -344,30 +232,7 @@ def low_resolution(
 # --- protocols --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Perturbed:
-    """A perturbed image and, for occlusions, the fraction of landmarks it covers."""
-
-    image: np.ndarray
-    covered: float | None = None
-
-
-@dataclass(frozen=True)
-class Frame:
-    """What a perturbation may use: the image, its ground truth, a seeded generator and, for
-    a video frame, the sequence's (T, K, 2) points and the frame's position ``t``."""
-
-    image: np.ndarray
-    points: np.ndarray
-    scheme: Scheme
-    rng: np.random.Generator
-    sequence_points: np.ndarray | None = None
-    t: int | None = None
-
-
-StillPerturbation = Callable[
-    [np.ndarray, np.ndarray, Scheme, np.random.Generator, Severity], np.ndarray
-]
+StillPerturbation = Callable[[Frame, Severity], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -386,7 +251,7 @@ def _clean(frame: Frame) -> Perturbed:
 
 def _still(function: StillPerturbation, severity: Severity) -> Callable[[Frame], Perturbed]:
     def run(frame: Frame) -> Perturbed:
-        return Perturbed(function(frame.image, frame.points, frame.scheme, frame.rng, severity))
+        return Perturbed(function(frame, severity))
 
     return run
 

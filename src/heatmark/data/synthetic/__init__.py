@@ -20,10 +20,9 @@ from heatmark.data.synthetic.head import build_head, sample_head_style, self_occ
 from heatmark.data.synthetic.render import (
     coverage_mask,
     draw_body,
-    draw_face_layer,
+    draw_face_box,
     random_skin,
     sample_palette,
-    shading_map,
 )
 from heatmark.data.synthetic.shape import (
     Pose,
@@ -162,30 +161,22 @@ def draw_synthetic_face(
     draw_body(image, pixels, palette, style.hair_length > 0, rng, scale)
 
     # The face layer only needs the box around the skin outline.
-    low = np.clip(np.floor(pixels.face_outline.min(axis=0)) - 1, 0, size - 1).astype(int)
-    high = np.clip(np.ceil(pixels.face_outline.max(axis=0)) + 2, 1, size).astype(int)
-    (x0, y0), (x1, y1) = low, high
-    origin = low.astype(np.float64)
-    local = pixels.map(lambda p: p - origin)
-    face = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
-    face[:] = np.round(palette.skin).astype(np.uint8)
-    draw_face_layer(face, local, palette, scale, hidden, pose.yaw)
-    local_to_model = to_model.copy()
-    local_to_model[:, 2] += to_model[:, :2] @ origin
-    shade = shading_map(local, local_to_model, view, face.shape[:2], rng, expression.smile)
+    box, face, local, shade = draw_face_box(
+        size, pixels, palette, scale, hidden, pose.yaw, to_model, view, rng, expression.smile
+    )
     coverage = coverage_mask(local.face_outline, *face.shape[:2])
     alpha = coverage.astype(np.float32)
     alpha *= 1.0 / 255
-    region = image[y0:y1, x0:x1].astype(np.float32)
+    region = image[box].astype(np.float32)
     lit = face.astype(np.float32)
     lit *= shade[..., None]
     lit -= region
     lit *= alpha[..., None]
     lit += region
     np.clip(lit, 0, 255, out=lit)
-    image[y0:y1, x0:x1] = lit
+    image[box] = lit
     face_mask = np.zeros((size, size), np.uint8)
-    face_mask[y0:y1, x0:x1] = coverage
+    face_mask[box] = coverage
 
     occluder = np.zeros((size, size), np.uint8)
     if rng.random() < variation.occlusion_rate:

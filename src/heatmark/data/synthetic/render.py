@@ -436,3 +436,32 @@ def shading_map(
     )
     shade *= marks * mottling
     return cv2.resize(shade, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def draw_face_box(
+    image_size: int,
+    pixels: HeadParts,
+    palette: Palette,
+    scale: float,
+    hidden: np.ndarray,
+    yaw: float,
+    to_model: np.ndarray,
+    view: np.ndarray,
+    rng: np.random.Generator,
+    smile: float,
+) -> tuple[tuple[slice, slice], np.ndarray, HeadParts, np.ndarray]:
+    """The face layer drawn only in the box around the skin outline: the box's (rows, columns)
+    slices of the image, the skin-filled face drawn in it (uint8), the parts in box pixels and
+    the shading map (``to_model``: image pixels -> model units)."""
+    low = np.clip(np.floor(pixels.face_outline.min(axis=0)) - 1, 0, image_size - 1).astype(int)
+    high = np.clip(np.ceil(pixels.face_outline.max(axis=0)) + 2, 1, image_size).astype(int)
+    (x0, y0), (x1, y1) = low, high
+    origin = low.astype(np.float64)
+    local = pixels.map(lambda p: p - origin)
+    face = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
+    face[:] = np.round(palette.skin).astype(np.uint8)
+    draw_face_layer(face, local, palette, scale, hidden, yaw)
+    local_to_model = to_model.copy()
+    local_to_model[:, 2] += to_model[:, :2] @ origin
+    shade = shading_map(local, local_to_model, view, face.shape[:2], rng, smile)
+    return (slice(y0, y1), slice(x0, x1)), face, local, shade

@@ -35,9 +35,8 @@ from heatmark.data.synthetic.render import (
     Palette,
     coverage_mask,
     draw_body,
-    draw_face_layer,
+    draw_face_box,
     sample_palette,
-    shading_map,
 )
 from heatmark.data.synthetic.shape import (
     Pose,
@@ -165,22 +164,14 @@ def _draw_frame(
 
     image = background.copy()
     draw_body(image, pixels, palette, style.hair_length > 0, rng, scale)
-    low = np.clip(np.floor(pixels.face_outline.min(axis=0)) - 1, 0, size - 1).astype(int)
-    high = np.clip(np.ceil(pixels.face_outline.max(axis=0)) + 2, 1, size).astype(int)
-    (x0, y0), (x1, y1) = low, high
-    origin = low.astype(np.float64)
-    local = pixels.map(lambda p: p - origin)
-    face = np.empty((y1 - y0, x1 - x0, 3), np.uint8)
-    face[:] = np.round(palette.skin).astype(np.uint8)
-    draw_face_layer(face, local, palette, scale, hidden, pose.yaw)
-    local_to_model = to_model.copy()
-    local_to_model[:, 2] += to_model[:, :2] @ origin
-    shade = shading_map(local, local_to_model, view, face.shape[:2], rng, smile)
+    box, face, local, shade = draw_face_box(
+        size, pixels, palette, scale, hidden, pose.yaw, to_model, view, rng, smile
+    )
     alpha = coverage_mask(local.face_outline, *face.shape[:2]).astype(np.float32) / 255
-    region = image[y0:y1, x0:x1].astype(np.float32)
+    region = image[box].astype(np.float32)
     lit = face.astype(np.float32) * shade[..., None]
     lit = np.clip((lit - region) * alpha[..., None] + region, 0, 255)
-    image[y0:y1, x0:x1] = lit.astype(np.uint8)
+    image[box] = lit.astype(np.uint8)
     return image, pixels.landmarks.copy(), ~hidden
 
 
