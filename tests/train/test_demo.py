@@ -28,7 +28,9 @@ def test_demo_writes_the_report_and_can_run_again(tmp_path: Path) -> None:
     val = synthetic_faces(64, seed=10_000, size=64)
     dataset = LandmarkDataset(val, model.description.input_size, None, model.description.enlarge)
     pred, _ = predict_dataset(model, dataset)
-    assert metrics["nme_after"] == pytest.approx(evaluate_samples(pred, val).nme, rel=1e-6)
+    # the demo scores the in-memory network (channels-last, batch 32), this the loaded one
+    # (batch 16): float summation order differs, measured up to 3e-5 relative
+    assert metrics["nme_after"] == pytest.approx(evaluate_samples(pred, val).nme, rel=2e-4)
     assert metrics["after"]["nme"] == metrics["nme_after"]
     assert metrics["nme_before"] != pytest.approx(metrics["nme_after"], rel=1e-3)
     report = (out / "report.md").read_text()
