@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import torch
 
 from heatmark.data.readers.pts import write_pts
@@ -90,9 +91,13 @@ def test_score_and_table(tmp_path: Path, monkeypatch) -> None:
     short = Ablation("base-e30", "baseline", epochs=1, compare_to=None)
     assert finished(short, run) and not finished(Ablation("x", "x", epochs=2), run)
     result = score(run, val)
-    assert set(result) >= {"max", "bc", "bc+flip", "ms_per_face", "parameters"}
-    for key in ("max", "bc", "bc+flip"):
+    assert set(result) >= {"max", "bc", "bc+flip", precision.OCCLUSION, "ms_per_face"}
+    for key in ("max", "bc", "bc+flip", precision.OCCLUSION):
         assert 0 < result[key]["nme"] < 5
+    first, again = precision.occluded(val[:2]), precision.occluded(val[:2])
+    for sample, image, repeat in zip(val, first, again, strict=False):
+        assert (image.image != sample.load_image()).mean() > 0.05  # a large occluder
+        assert np.array_equal(image.image, repeat.image)  # the same one every time
     # the scored network is the moving average, not the live weights
     scored = precision.scored_model(run).network.state_dict()
     trainer_live = precision.load_landmark_model(run / "last").network.state_dict()

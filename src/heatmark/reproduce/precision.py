@@ -19,6 +19,7 @@ seconds) and the network's milliseconds per face (batch 1, one thread). Records 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -35,6 +36,7 @@ import torch
 from heatmark.codec import Decoding
 from heatmark.data.dataset import LandmarkDataset
 from heatmark.data.readers.auto import load_dataset
+from heatmark.data.sample import Sample
 from heatmark.data.split import holdout_split
 from heatmark.evaluate.evaluation import evaluate_samples
 from heatmark.evaluate.inference import predict_dataset
@@ -49,6 +51,7 @@ from heatmark.models.checkpoint import (
 from heatmark.models.landmark_model import LandmarkModel
 from heatmark.reproduce.grid import format_value
 from heatmark.reproduce.holdout import materialise_holdout
+from heatmark.robustness.perturbations import apply_protocol
 
 BASE_RECIPE = "cpu_shipped_300w"
 """The bundled recipe every ablation starts from (``heatmark recipes show cpu_shipped_300w``)."""
@@ -200,20 +203,41 @@ def network_milliseconds(model: LandmarkModel, repeats: int = 20) -> float:
     return 1000 * sorted(times)[len(times) // 2]
 
 
-def score(run_dir: Path, samples: Sequence[Any]) -> dict[str, Any]:
-    """NME, FR_L, FR_I and AUC (at 0.1 inter-ocular) under each decoding and with flip."""
+OCCLUSION = "occlusion-large"
+"""The robustness protocol every ablation is also scored under (GET_BC): a precision lever must
+not buy clean-face precision with the robustness the shipped model has."""
+
+
+def occluded(samples: Sequence[Sample]) -> list[Sample]:
+    """``samples`` under the ``OCCLUSION`` protocol, each seeded by its subset and file name (the
+    same occluders wherever the dataset folder lies)."""
+    return [
+        dataclasses.replace(
+            s,
+            image=apply_protocol(
+                OCCLUSION, s.load_image(), s.points, s.scheme, f"{s.subset}/{Path(s.source).name}"
+            ),
+        )
+        for s in samples
+    ]
+
+
+def score(run_dir: Path, samples: Sequence[Sample]) -> dict[str, Any]:
+    """NME, FR_L, FR_I and AUC (at 0.1 inter-ocular) under each decoding, with flip, and under
+    ``OCCLUSION``."""
     model = scored_model(run_dir)
     results: dict[str, Any] = {}
-    for key, decoding, flip in (
-        ("max", Decoding.GET_MAX, False),
-        ("bc", Decoding.GET_BC, False),
-        ("bc+flip", Decoding.GET_BC, True),
+    for key, decoding, flip, faces in (
+        ("max", Decoding.GET_MAX, False, list(samples)),
+        ("bc", Decoding.GET_BC, False, list(samples)),
+        ("bc+flip", Decoding.GET_BC, True, list(samples)),
+        (OCCLUSION, Decoding.GET_BC, False, occluded(samples)),
     ):
         described = LandmarkModel(model.network, replace(model.description, decoding=decoding))
         d = described.description
-        dataset = LandmarkDataset(list(samples), d.input_size, None, d.enlarge)
+        dataset = LandmarkDataset(faces, d.input_size, None, d.enlarge)
         pred, _ = predict_dataset(described, dataset, batch_size=16, flip=flip)
-        evaluation = evaluate_samples(pred, list(samples), Normaliser.INTER_OCULAR, THRESHOLD)
+        evaluation = evaluate_samples(pred, faces, Normaliser.INTER_OCULAR, THRESHOLD)
         results[key] = {
             "nme": evaluation.nme,
             "fr_landmarks": evaluation.fr_landmarks,
@@ -265,18 +289,20 @@ def write_table(records: Path = RECORDS, page: Path = PAGE) -> str:
         "1,925 faces outside the 87-face hold-out and scored (last epoch) on a seeded 10% of "
         f"them ({SPLIT_FRACTION:g}, seed {SPLIT_SEED}: 192 faces). NME and FR_L@0.1 in % of "
         "the inter-ocular distance; gain: GET_BC NME of the baseline of the same length minus "
-        "the row's; CPU h: the training process's CPU time; ms: network + decoding per face, "
+        f"the row's; NME occl.: GET_BC under the robustness protocol {OCCLUSION} on the same "
+        "faces; CPU h: the training process's CPU time; ms: network + decoding per face, "
         "batch 1, one thread, measured while other runs shared the two cores (compare within "
         "the column only). Resume the campaign with `python -m heatmark.reproduce.precision run` "
         "(finished ablations are skipped by their records, a stopped one resumes).",
         "",
-        "| ablation | epochs | NME max | NME bc | NME bc+flip | FR_L bc | gain | CPU h | ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| ablation | epochs | NME max | NME bc | NME bc+flip | FR_L bc | gain | NME occl. | CPU h "
+        "| ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for ablation in ABLATIONS:
         entry = entries.get(ablation.name)
         if entry is None:
-            lines.append(f"| {ablation.label} | {ablation.epochs} | not run yet | | | | | | |")
+            lines.append(f"| {ablation.label} | {ablation.epochs} | not run yet | | | | | | | |")
             continue
         base = entries.get(ablation.compare_to or "")
         gain = f"{100 * (base['bc']['nme'] - entry['bc']['nme']):+.2f}" if base is not None else ""
@@ -285,6 +311,7 @@ def write_table(records: Path = RECORDS, page: Path = PAGE) -> str:
             f"| {ablation.label} | {ablation.epochs} | {_percent(entry['max']['nme'])} "
             f"| {_percent(entry['bc']['nme'])} | {_percent(entry['bc+flip']['nme'])} "
             f"| {_percent(entry['bc']['fr_landmarks'])} | {gain} "
+            f"| {_percent((entry.get(OCCLUSION) or {}).get('nme'))} "
             f"| {'—' if cpu is None else f'{cpu / 3600:.2f}'} | {entry['ms_per_face']:.1f} |"
         )
     text = "\n".join(lines) + "\n"
