@@ -105,6 +105,7 @@ ABLATIONS: tuple[Ablation, ...] = (
         ),
     ),
     Ablation("base-e60", "baseline, 60 epochs", epochs=60, compare_to=None),
+    Ablation("stacks2-e60", "2 stacks, 60 epochs", (("model.stacks", 2),), 60, "base-e60"),
     Ablation("w96-e30", "width 96", (("model.width", 96),)),
     Ablation(
         "in256-e30",
