@@ -121,6 +121,17 @@ def is_file(path: Path) -> bool:
         return False
 
 
+def read_image_bytes(path: Path) -> np.ndarray:
+    """The encoded bytes of the image file at ``path`` (uint8); ``DataError`` naming it when it
+    is missing or unreadable."""
+    if not is_file(path):
+        raise DataError(path, "image file not found")
+    try:
+        return np.fromfile(str(path), dtype=np.uint8)
+    except OSError as error:
+        raise DataError(path, f"cannot read image file ({error.strerror or error})") from None
+
+
 def read_image(path: Path) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3); grey images are expanded to 3 channels.
 
@@ -128,12 +139,7 @@ def read_image(path: Path) -> np.ndarray:
     (``IMREAD_IGNORE_ORIENTATION``), because annotations refer to the stored pixels and
     ``IMREAD_COLOR`` alone would rotate such JPEGs away from their landmarks.
     """
-    if not is_file(path):
-        raise DataError(path, "image file not found")
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        raise DataError(path, f"cannot read image file ({exc})") from None
+    data = read_image_bytes(path)
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     image = cv2.imdecode(data, flags) if data.size else None
     if image is None:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import PIL.Image
 
-from heatmark.data.sample import as_rgb, is_file
+from heatmark.data.sample import as_rgb, read_image_bytes
 from heatmark.errors import DataError
 from heatmark.predict.faces import Face
 
@@ -125,13 +125,7 @@ def decode_photo(
 def read_photo(path: Path | str, max_pixels: int = MAX_PIXELS) -> Photo:
     """The photo at ``path`` (module docstring); ``DataError`` naming it when it cannot be."""
     path = Path(path)
-    if not is_file(path):
-        raise DataError(path, "image file not found")
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as error:
-        raise DataError(path, f"cannot read image file ({error.strerror or error})") from None
-    return decode_photo(data, path, max_pixels)
+    return decode_photo(read_image_bytes(path), path, max_pixels)
 
 
 def as_photo(image: object, max_pixels: int = MAX_PIXELS) -> Photo:
