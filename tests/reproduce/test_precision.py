@@ -53,6 +53,15 @@ def test_a_started_run_resumes(tmp_path: Path) -> None:
     assert command[-2:] == ["--resume", str(run)]
 
 
+def test_a_run_stopped_before_its_first_checkpoint_starts_over(tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "base-e30"
+    run.mkdir(parents=True)
+    (run / "steps.csv").write_text("epoch,step\n")
+    command = train_command(ABLATIONS[1], tmp_path / "train", tmp_path / "runs")
+    assert "--overwrite" in command and "--resume" not in command
+    assert "--overwrite" not in train_command(ABLATIONS[2], tmp_path / "train", tmp_path / "runs")
+
+
 def test_the_split_is_the_one_the_trainer_holds_out(tmp_path: Path) -> None:
     data = tmp_path / "faces"
     for index, face in enumerate(synthetic_faces(30, seed=3, size=64)):

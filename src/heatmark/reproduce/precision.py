@@ -124,7 +124,8 @@ def ablation_named(name: str) -> Ablation:
 
 
 def train_command(ablation: Ablation, train_folder: Path, runs: Path) -> list[str]:
-    """The ``heatmark train`` command of one ablation (a resume when its run exists)."""
+    """The ``heatmark train`` command of one ablation: a resume when its run saved a checkpoint,
+    else a fresh start (over the folder of a run stopped in its first epoch)."""
     run_dir = runs / ablation.name
     if (run_dir / "last.json").is_file():
         return [sys.executable, "-m", "heatmark.cli", "train", "--resume", str(run_dir)]
@@ -137,6 +138,8 @@ def train_command(ablation: Ablation, train_folder: Path, runs: Path) -> list[st
         *ablation.overrides,
     ]
     command = [sys.executable, "-m", "heatmark.cli", "train", "-c", BASE_RECIPE]
+    if run_dir.is_dir():
+        command.append("--overwrite")
     for key, value in settings:
         command += ["--set", f"{key}={format_value(value)}"]
     return command
@@ -156,7 +159,8 @@ def train(ablation: Ablation, train_folder: Path, runs: Path) -> float:
     folder, also when the call fails or is interrupted)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     ledger = runs / ablation.name / CPU_SECONDS
-    total = json.loads(ledger.read_text()) if ledger.is_file() else 0.0
+    resumed = (runs / ablation.name / "last.json").is_file()
+    total = json.loads(ledger.read_text()) if resumed and ledger.is_file() else 0.0
     before = _cpu_seconds()
     try:
         subprocess.run(train_command(ablation, train_folder, runs), check=True, env=env)
