@@ -288,12 +288,17 @@ def test_graph_decoder_matches_codec(tmp_path):
             maps, 6, decoding, softmax=softmax, temperature=TEMPERATURE
         )
         points, scores = in_torch[2 * index], in_torch[2 * index + 1]
-        torch.testing.assert_close(points, expected_points, rtol=0, atol=1e-5)
+        # The graph sums the window as a gathered patch, the codec as a masked map: float
+        # rounding (measured 4.6e-5 px on points near 70 px). The lone corner peak has no
+        # finite border-pull solution; Newton's 8th step amplifies that rounding to 0.027 px.
+        lone = torch.zeros_like(points, dtype=torch.bool)
+        lone[3, 3] = not softmax
+        for got in (points, torch.from_numpy(outputs[2 * index])):
+            torch.testing.assert_close(got[~lone], expected_points[~lone], rtol=0, atol=5e-3)
+            torch.testing.assert_close(got[lone], expected_points[lone], rtol=0, atol=0.1)
+        torch.testing.assert_close(points[~lone], expected_points[~lone], rtol=0, atol=2e-4)
         torch.testing.assert_close(scores, expected_scores, rtol=0, atol=0)
         got_points, got_scores = outputs[2 * index], outputs[2 * index + 1]
-        # the far-outside Gaussian and the logit maps stretch the border-pull Newton (measured
-        # 4.7e-4 px; 10x margin for other CPUs)
-        np.testing.assert_allclose(got_points, expected_points.numpy(), rtol=0, atol=5e-3)
         np.testing.assert_array_equal(got_scores, expected_scores.numpy())
         if decoding is Decoding.GET_MAX:  # exact: same argmax, same quarter step
             np.testing.assert_array_equal(got_points, expected_points.numpy())

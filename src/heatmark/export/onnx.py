@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from heatmark import __version__
 from heatmark.codec import Decoding, HeatmapCodec
+from heatmark.codec.decode import NEWTON_STEPS
 from heatmark.errors import DataError
 from heatmark.schemes import Scheme
 
@@ -71,9 +72,6 @@ NORMALISATION = {
     "float32": "none (float input is taken as rgb already in 0..1)",
 }
 """The ``normalisation`` sidecar value per input dtype; uint8 is ``ModelDescription``'s."""
-
-NEWTON_STEPS = 8
-"""Newton steps of the border-pull correction (as ``heatmark.codec.decode``)."""
 
 InputDtype = Literal["uint8", "float32"]
 T = TypeVar("T")
@@ -169,36 +167,40 @@ class GraphDecoder(nn.Module):
         return torch.stack([xs.float() + dx, ys.float() + dy], dim=-1), scores
 
     def _decode_barycenter(self, maps: Tensor) -> tuple[Tensor, Tensor]:
-        grid = torch.arange(self.size, dtype=torch.float32)
         if self.softmax:  # the whole map: the codec's mask is all true
+            grid = torch.arange(self.size, dtype=torch.float32)
             flat = maps.flatten(2) / self.temperature
             scores = maps.flatten(2).amax(dim=-1)
             prob = torch.softmax(flat, dim=-1).reshape(maps.shape)
-            bounds = None
-        else:  # the window around the argmax (the codec rounds the quarter-step peak to it)
-            _, scores, xs, ys = self._argmax(maps)
-            cx, cy = xs.float(), ys.float()
-            x_lo = (cx - self.window).clamp_min(0)
-            x_hi = (cx + self.window).clamp_max(self.size - 1)
-            y_lo = (cy - self.window).clamp_min(0)
-            y_hi = (cy + self.window).clamp_max(self.size - 1)
-            in_x = (grid >= x_lo.unsqueeze(-1)) & (grid <= x_hi.unsqueeze(-1))
-            in_y = (grid >= y_lo.unsqueeze(-1)) & (grid <= y_hi.unsqueeze(-1))
-            inside = (in_y.unsqueeze(-1) & in_x.unsqueeze(-2)).float()
-            mass = maps.clamp_min(0) * inside
-            total = mass.sum(dim=(-2, -1), keepdim=True)
-            uniform = inside / inside.sum(dim=(-2, -1), keepdim=True)
-            prob = torch.where(total > 0, mass / total.clamp_min(1e-30), uniform)
-            bounds = (in_x, in_y)
-        bx = (prob.sum(dim=-2) * grid).sum(-1)
-        by = (prob.sum(dim=-1) * grid).sum(-1)
-        bx = self._undo_border_pull(bx, grid, None if bounds is None else bounds[0])
-        by = self._undo_border_pull(by, grid, None if bounds is None else bounds[1])
-        return torch.stack([bx, by], dim=-1), scores
+            observed = torch.stack([prob.sum(-2) @ grid, prob.sum(-1) @ grid], dim=-1)
+            return self._undo_border_pull(observed, grid, None), scores
+        # The window around the argmax (the codec rounds the quarter-step peak to it), gathered
+        # as a (2w+1)^2 patch: the same sums as masking the whole map, on a few pixels.
+        flat, scores, xs, ys = self._argmax(maps)
+        offsets = torch.arange(-self.window, self.window + 1)
+        px = xs.unsqueeze(-1) + offsets  # (B, K, W) columns of the window, some off the map
+        py = ys.unsqueeze(-1) + offsets
+        in_x = (px >= 0) & (px < self.size)
+        in_y = (py >= 0) & (py < self.size)
+        index = py.clamp(0, self.size - 1).unsqueeze(-1) * self.size + px.clamp(
+            0, self.size - 1
+        ).unsqueeze(-2)
+        patch = flat.gather(-1, index.flatten(2)).reshape(index.shape)
+        inside = (in_y.unsqueeze(-1) & in_x.unsqueeze(-2)).float()
+        mass = patch.clamp_min(0) * inside
+        total = mass.sum(dim=(-2, -1), keepdim=True)
+        uniform = inside / inside.sum(dim=(-2, -1), keepdim=True)
+        prob = torch.where(total > 0, mass / total.clamp_min(1e-30), uniform)
+        grid = torch.stack([px, py], dim=-2).float()  # (B, K, 2, W)
+        marginals = torch.stack([prob.sum(-2), prob.sum(-1)], dim=-2)
+        observed = (marginals * grid).sum(-1)
+        return self._undo_border_pull(observed, grid, torch.stack([in_x, in_y], dim=-2)), scores
 
     def _undo_border_pull(self, observed: Tensor, grid: Tensor, inside: Tensor | None) -> Tensor:
-        """Newton on mean_[lo, hi](u) = observed, as ``heatmark.codec.decode._undo_border_pull``;
-        ``inside`` (B, K, size) marks [lo, hi] (None: the whole axis)."""
+        """Newton on mean_[lo, hi](u) = observed, as ``heatmark.codec.decode._undo_border_pull``,
+        for x and y at once: ``observed`` (B, K, 2); ``grid`` the pixel positions, (size,) or
+        per axis (B, K, 2, W); ``inside`` (same shape as ``grid``) marks [lo, hi] (None: the
+        whole axis)."""
         sigma2 = self.sigma**2
         u = observed
         for _ in range(NEWTON_STEPS):
