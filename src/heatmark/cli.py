@@ -496,12 +496,39 @@ def export(
     check: Annotated[
         bool, typer.Option("--check", help="compare onnxruntime with torch at batch 1 and 3")
     ] = False,
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8",
+            help="quantise the convolutions to int8 (onnxruntime static quantisation), "
+            "calibrated on faces of --calibration; reports the points' distance to the float "
+            "model's on other faces",
+        ),
+    ] = False,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--calibration",
+            help="dataset of the model's scheme to calibrate --int8 on (default: the "
+            "checkpoint's training data, when it is there)",
+        ),
+    ] = None,
 ) -> None:
     """Export a checkpoint to ONNX (+ a json sidecar with everything to crop and decode)."""
     from heatmark.export.onnx import export_checkpoint, sidecar_path
 
     if output.suffix.lower() != ".onnx":
         raise HeatmarkError(f"{output}: the output file name must end in .onnx")
+    if calibration is not None and not int8:
+        raise HeatmarkError("--calibration is for --int8: add --int8")
+    if int8:
+        if check:
+            raise HeatmarkError(
+                "--check compares float exports with torch; --int8 reports "
+                "its own point parity: drop --check"
+            )
+        _export_int8(checkpoint, output, calibration, opset, decode.value, input_dtype)
+        return
     path, report = export_checkpoint(checkpoint, output, opset, decode.value, check, input_dtype)
     console.print(f"wrote {path} and {sidecar_path(path)}", highlight=False)
     if report is not None:
@@ -514,6 +541,33 @@ def export(
         if not report["passed"]:
             raise HeatmarkError("parity check failed: onnxruntime disagrees with torch")
         console.print("parity check passed (heatmaps <= 1e-4, points <= 0.01 px)")
+
+
+def _export_int8(
+    checkpoint: Path, output: Path, calibration: Path | None, opset: int, decode: str, dtype: str
+) -> None:
+    from heatmark.export.onnx import sidecar_path
+    from heatmark.export.quantize import export_int8
+    from heatmark.models.checkpoint import checkpoint_stem, read_metadata
+
+    if calibration is None:
+        config = read_metadata(checkpoint_stem(checkpoint)).get("config") or {}
+        train = (config.get("data") or {}).get("train")
+        if not train or not Path(train).exists():
+            raise HeatmarkError(
+                f"{checkpoint}: its training data ({train}) is not here: give --calibration DATA"
+            )
+        calibration = Path(train)
+    path, report = export_int8(checkpoint, output, calibration, opset, decode, dtype)
+    console.print(f"wrote {path} and {sidecar_path(path)} (int8)", highlight=False)
+    ocular = report.get("mean_percent_inter_ocular")
+    console.print(
+        f"point parity on {report['faces']} faces of {calibration} not used to calibrate: "
+        f"mean {report['mean_px']:.3f} px, 95th percentile {report['p95_px']:.3f} px, max "
+        f"{report['max_px']:.3f} px"
+        + ("" if ocular is None else f" ({ocular:.2f}% of the inter-ocular distance)"),
+        highlight=False,
+    )
 
 
 robustness_app = typer.Typer(
@@ -618,8 +672,7 @@ def robustness_run(
     batch_size: Annotated[int, typer.Option("--batch-size", help="crops per forward pass")] = 16,
 ) -> None:
     """Score models under every protocol; writes report.md, metrics.json and plots."""
-    from heatmark.models.checkpoint import load_landmark_model
-    from heatmark.models.shipped import load_shipped_model
+    from heatmark.models.shipped import load_model_reference
     from heatmark.robustness.boxes import BoxProtocol
     from heatmark.robustness.cross_dataset import check_cross_dataset, cross_dataset
     from heatmark.robustness.perturbations import PROTOCOLS
@@ -644,12 +697,7 @@ def robustness_run(
 
             entries.append(ModelEntry(name, landmarker=DlibLandmarker()))
             continue
-        shipped = target == "shipped" or target.startswith("shipped:")
-        loaded = (
-            load_shipped_model(target.partition(":")[2] or "default")
-            if shipped
-            else load_landmark_model(target)
-        )
+        loaded = load_model_reference(target)
         if loaded.terms:
             console.print(f"[dim]{name}: {loaded.terms}[/]", highlight=False)
         entries.append(ModelEntry(name, model=loaded))

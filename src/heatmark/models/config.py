@@ -13,12 +13,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from torch import nn
 
 from heatmark.models.cpn import CascadedPyramidNetwork
 from heatmark.models.hourglass import StackedHourglass
 from heatmark.models.hrnet import HRNetW18
+from heatmark.models.mobile import MobileHeatmapNet
 from heatmark.models.resnet import ResNetDepth
 from heatmark.models.simple_baselines import SimpleBaselines
 
@@ -93,7 +94,34 @@ class CPNConfig(NetworkSection):
         return f"CPN-ResNet{self.depth} (width {self.width}, pyramid {self.channels})"
 
 
-NetworkConfig = HourglassConfig | HRNetConfig | SimpleBaselinesConfig | CPNConfig
+class MobileConfig(NetworkSection):
+    """The small separable-convolution encoder-decoder (``heatmark.models.mobile``): the fast
+    shipped model's network. ``widths`` has one entry more than ``blocks``; the input size
+    must be a multiple of 2 ** len(widths)."""
+
+    architecture: Literal["mobile"] = "mobile"
+    widths: tuple[int, ...] = Field((16, 32, 64, 96, 128), min_length=3)
+    blocks: tuple[int, ...] = Field((1, 2, 2, 2), min_length=2)
+    decoder_width: int = Field(64, ge=4)
+    coordconv: bool = True
+
+    @model_validator(mode="after")
+    def _one_width_per_stage(self) -> MobileConfig:
+        if len(self.widths) != len(self.blocks) + 1:
+            raise ValueError(
+                f"widths needs one entry more than blocks, got {len(self.widths)} widths and "
+                f"{len(self.blocks)} blocks"
+            )
+        if min(self.widths) < 1 or min(self.blocks) < 1:
+            raise ValueError("widths and blocks must be >= 1")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"Mobile (widths {'-'.join(map(str, self.widths))})"
+
+
+NetworkConfig = HourglassConfig | HRNetConfig | SimpleBaselinesConfig | CPNConfig | MobileConfig
 """Any one architecture's section (``ModelConfig`` is the same union, tagged for validation)."""
 
 
@@ -112,7 +140,8 @@ ModelConfig = Annotated[
     Annotated[HourglassConfig, Tag("hourglass")]
     | Annotated[HRNetConfig, Tag("hrnet")]
     | Annotated[SimpleBaselinesConfig, Tag("simple_baselines")]
-    | Annotated[CPNConfig, Tag("cpn")],
+    | Annotated[CPNConfig, Tag("cpn")]
+    | Annotated[MobileConfig, Tag("mobile")],
     tag_reader("architecture", "hourglass"),
 ]
 
@@ -152,6 +181,14 @@ def build_network(config: NetworkConfig, num_points: int, boundary: bool) -> nn.
     if isinstance(config, CPNConfig):
         return CascadedPyramidNetwork(
             num_points=outputs, depth=config.depth, width=config.width, channels=config.channels
+        )
+    if isinstance(config, MobileConfig):
+        return MobileHeatmapNet(
+            num_points=outputs,
+            widths=config.widths,
+            blocks=config.blocks,
+            decoder_width=config.decoder_width,
+            coordconv=config.coordconv,
         )
     raise TypeError(f"unsupported model config {type(config).__name__}")
 

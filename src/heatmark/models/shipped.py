@@ -1,28 +1,29 @@
-"""The model heatmark ships: ``heatmark.Predictor()`` and ``heatmark predict`` use it by default.
+"""The models heatmark ships, by role: ``default`` (``heatmark.Predictor()``, ``heatmark
+predict``) and ``fast`` (``Predictor(model="fast")``, ``--model fast``).
 
-It lives in the package (``heatmark/weights/``: safetensors weights + JSON sidecar, 1.7 MB), so
-nothing is downloaded, ever. It was trained with the bundled recipe ``cpu_shipped_300w``
-(``heatmark recipes show cpu_shipped_300w``) on the iBUG 300-W annotations, so the 300-W terms
-of use (research and non-commercial use only) apply to it; loading it prints them through
+They live in the package (``heatmark/weights/``: safetensors weights + JSON sidecar), so nothing
+is downloaded, ever. Each was trained with a bundled recipe (``ShippedModel.recipe``, see
+``heatmark recipes show NAME``) on the iBUG 300-W annotations, so the 300-W terms of use
+(research and non-commercial use only) apply to them; loading one prints them through
 ``Predictor.terms`` / the CLI.
 
-Next to the weights sits their ONNX export (``heatmark-hg1-w64-300w68.onnx`` + ``.onnx.json``,
-decoder in the graph), which ``Predictor()`` runs with onnxruntime on the CPU by default, so
-nothing is exported at run time. ``tests/predict/test_shipped.py`` checks that the export gives
-the weights' points.
+Next to each model's weights sits its ONNX export (``FILE.onnx`` + ``FILE.onnx.json``, decoder
+in the graph), which ``Predictor`` runs with onnxruntime on the CPU by default, so nothing is
+exported at run time. ``tests/predict/test_shipped.py`` checks that every export gives its
+weights' points.
 
-Re-create the shipped files from a training run (keeps the weights, writes a fresh sidecar with
+Re-create a shipped model from a training run (keeps the weights, writes a fresh sidecar with
 the model description, the recipe and the validation figures, and exports the ONNX file), from
 any folder::
 
-    heatmark train -c cpu_shipped_300w --set data.train=PATH/TO/300w
-    python -m heatmark.models.shipped runs/cpu-shipped-300w/best [STEM]
+    heatmark train -c cpu_fast_300w --set data.train=PATH/TO/300w
+    python -m heatmark.models.shipped runs/cpu-fast-300w/last --as fast [STEM]
 
-Without ``STEM`` it replaces the files in the package's ``weights/`` (the ones
+Without ``STEM`` it replaces the model's files in the package's ``weights/`` (the ones
 ``heatmark predict`` loads); with it, it writes ``STEM.safetensors``, ``STEM.json`` and
-``STEM.onnx``. Only re-export the ONNX file of the weights in the package::
+``STEM.onnx``. Only re-export the ONNX files of the weights in the package::
 
-    python -m heatmark.models.shipped --onnx
+    python -m heatmark.models.shipped --onnx [NAME]
 """
 
 from __future__ import annotations
@@ -43,21 +44,19 @@ from heatmark.models.checkpoint import (
 from heatmark.models.landmark_model import LandmarkModel
 
 WEIGHTS_FOLDER = Path(__file__).resolve().parents[1] / "weights"
-SHIPPED_NAME = "heatmark-hg1-w64-300w68"
-SHIPPED_STEM = WEIGHTS_FOLDER / SHIPPED_NAME
-SHIPPED_RECIPE = "cpu_shipped_300w"
-"""The bundled recipe (``heatmark.recipes``) the shipped model is trained with."""
-SHIPPED_ONNX = WEIGHTS_FOLDER / f"{SHIPPED_NAME}.onnx"
 
 
 @dataclass(frozen=True)
 class ShippedModel:
-    """A model inside the package, named by its role (``default``): what users ask for by
-    name (``Predictor(model="default")``, ``heatmark predict --model default``), whatever its
-    files are called. A model replaced as ``default`` stays loadable by its file name."""
+    """A model inside the package, named by its role (``default``, ``fast``): what users ask
+    for by name (``Predictor(model="fast")``, ``heatmark predict --model fast``), whatever its
+    files are called. Each also answers to its file name without ``heatmark-``, so a model
+    replaced in its role stays loadable by that name."""
 
     name: str
     file_name: str
+    recipe: str
+    """The bundled recipe (``heatmark recipes show NAME``) it was trained with."""
     summary: str
 
     @property
@@ -70,15 +69,25 @@ class ShippedModel:
         return WEIGHTS_FOLDER / f"{self.file_name}.onnx"
 
 
-SHIPPED_MODELS: tuple[ShippedModel, ...] = (
-    ShippedModel(
-        "default",
-        SHIPPED_NAME,
-        "1-stack hourglass, width 64, 128 px input, 32x32 maps, GET_BC (recipe "
-        f"{SHIPPED_RECIPE}); 300-W terms",
-    ),
+DEFAULT = ShippedModel(
+    "default",
+    "heatmark-hg1-w64-300w68",
+    "cpu_shipped_300w",
+    "1-stack hourglass, width 64, 128 px input, 32x32 maps, GET_BC; 300-W terms",
 )
-"""The shipped models by role; each is also found by its file name without ``heatmark-``."""
+FAST = ShippedModel(
+    "fast",
+    "heatmark-mobile-300w68",
+    "cpu_fast_300w",
+    "separable-convolution network, 96 px input, 24x24 maps, GET_BC, distilled from the "
+    "1-stack hourglass; 300-W terms",
+)
+SHIPPED_MODELS: tuple[ShippedModel, ...] = (DEFAULT,)
+"""The shipped models, roles first."""
+SHIPPED_NAME = DEFAULT.file_name
+SHIPPED_STEM = DEFAULT.stem
+SHIPPED_ONNX = DEFAULT.onnx
+SHIPPED_RECIPE = DEFAULT.recipe
 
 
 def shipped_names() -> list[str]:
@@ -100,27 +109,41 @@ def shipped_model(name: str = "default") -> ShippedModel:
 
 
 def load_shipped_model(name: str = "default") -> LandmarkModel:
-    """A shipped model by name (``default``: the 68-point 1-stack hourglass), in eval mode."""
+    """A shipped model by name (``default``, ``fast``, or a file name), in eval mode."""
     return load_landmark_model(shipped_model(name).stem)
 
 
-def package(
-    checkpoint: str | Path, stem: Path = SHIPPED_STEM, decoding: Decoding = Decoding.GET_BC
-) -> Path:
-    """Write ``checkpoint``'s weights as the shipped model at ``stem`` with a lean sidecar.
+def load_model_reference(target: str) -> LandmarkModel:
+    """``shipped`` (the default), ``shipped:NAME`` (a shipped model by name) or a checkpoint
+    path: how the command line and ``train.distill.teacher`` name a model."""
+    if target == "shipped" or target.startswith("shipped:"):
+        return load_shipped_model(target.partition(":")[2] or "default")
+    return load_landmark_model(target)
 
-    The shipped model decodes with the windowed barycenter (GET_BC): on the validation hold-out
-    it gives 3.60% NME against 3.84% with GET_MAX (the same ranking as the CPU recipe's).
+
+def package(
+    checkpoint: str | Path,
+    model: ShippedModel = DEFAULT,
+    stem: Path | None = None,
+    decoding: Decoding = Decoding.GET_BC,
+) -> Path:
+    """Write ``checkpoint``'s weights as the shipped ``model`` (at ``stem``, default the
+    package's file) with a lean sidecar, and export its ONNX file next to it.
+
+    Shipped models decode with the windowed barycenter (GET_BC): on the validation hold-out
+    it gives the 1-stack hourglass 3.60% NME against 3.84% with GET_MAX (the same ranking as
+    the CPU recipe's).
     """
+    stem = model.stem if stem is None else stem
     source = checkpoint_stem(checkpoint)
-    model = load_landmark_model(source)
+    loaded = load_landmark_model(source)
     meta = read_metadata(source)
     keep = ("config", "scheme", "num_points", "epoch", "metrics", "train_images", "val_images")
     metadata = {key: meta[key] for key in keep if key in meta}
-    metadata["description"] = replace(model.description, decoding=decoding).to_dict()
+    metadata["description"] = replace(loaded.description, decoding=decoding).to_dict()
     metadata["terms"] = meta.get("terms", TERMS_300W)
-    metadata["recipe"] = SHIPPED_RECIPE
-    save_checkpoint(stem, model.network, metadata)
+    metadata["recipe"] = model.recipe
+    save_checkpoint(stem, loaded.network, metadata)
     export_shipped_onnx(stem, stem.with_name(stem.name + ".onnx"))
     return stem
 
@@ -136,20 +159,34 @@ def export_shipped_onnx(stem: Path = SHIPPED_STEM, out: Path = SHIPPED_ONNX) -> 
     return path
 
 
+USAGE = """usage: python -m heatmark.models.shipped RUN_DIR/last [--as NAME] [STEM]
+         package a run as the shipped model NAME (default: default) + export its ONNX file
+       python -m heatmark.models.shipped --onnx [NAME]
+         re-export the ONNX file of the shipped model NAME (default: every one)"""
+
+
 def main(argv: list[str]) -> int:
-    if argv == ["--onnx"]:
-        print(export_shipped_onnx())
-        return 0
-    if len(argv) not in (1, 2) or any(a.startswith("-") for a in argv):
-        print(
-            "usage: python -m heatmark.models.shipped RUN_DIR/best [STEM]  (package a run + "
-            "export)\n       python -m heatmark.models.shipped --onnx  (re-export the ONNX file)",
-            file=sys.stderr,
-        )
-        return 2
-    target = Path(argv[1]) if len(argv) == 2 else SHIPPED_STEM
     try:
-        print(package(argv[0], target))
+        if argv[:1] == ["--onnx"] and len(argv) <= 2:
+            models = [shipped_model(argv[1])] if len(argv) == 2 else list(SHIPPED_MODELS)
+            for model in models:
+                if model.stem.with_suffix(".safetensors").is_file():
+                    print(export_shipped_onnx(model.stem, model.onnx))
+            return 0
+        role = "default"
+        if "--as" in argv:
+            at = argv.index("--as")
+            if at + 1 >= len(argv):
+                raise IndexError
+            role = argv[at + 1]
+            argv = argv[:at] + argv[at + 2 :]
+        if len(argv) not in (1, 2) or any(a.startswith("-") for a in argv):
+            raise IndexError
+        target = Path(argv[1]) if len(argv) == 2 else None
+        print(package(argv[0], shipped_model(role), target))
+    except IndexError:
+        print(USAGE, file=sys.stderr)
+        return 2
     except HeatmarkError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -211,6 +211,15 @@ class SupervisionConfig(Section):
         return value
 
 
+class DistillConfig(Section):
+    """Learn from a trained teacher's heatmaps too (``heatmark.train.distill``)."""
+
+    teacher: str = Field(description="shipped, shipped:NAME (a shipped model) or a checkpoint path")
+    weight: float = Field(
+        0.5, gt=0, le=1, description="share of the teacher's loss; the ground truth has the rest"
+    )
+
+
 class TrainConfig(Section):
     batch_size: int = Field(16, ge=1)
     val_every: int = Field(5, ge=1, description="validate every N epochs (and after the last)")
@@ -239,6 +248,7 @@ class TrainConfig(Section):
         "body schemes (LSP, whose invisible joints may be placeholders), not for faces",
     )
     supervision: SupervisionConfig = SupervisionConfig()
+    distill: DistillConfig | None = None
 
 
 class EvalConfig(Section):

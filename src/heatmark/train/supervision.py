@@ -11,6 +11,10 @@ losses add up (intermediate supervision). ``train.supervision`` changes that per
 - ``hard_keypoints``: the last output's loss is, per image, the mean of its ``k`` largest
   landmark losses (OHKM, Chen et al. 2018), the extra boundary channel added as one more map.
   Landmarks masked out (invisible LSP joints) are never among the hardest.
+
+With a teacher (``train.distill``), every output's loss is ``(1 - distill_weight)`` times its
+loss against the ground truth plus ``distill_weight`` times its loss against the teacher's maps
+(the ground-truth boundary channel, if any, kept).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Supervision:
         weights: Sequence[float] = (),
         hard_keypoints: int | None = None,
         num_points: int | None = None,
+        distill_weight: float = 0.0,
     ) -> None:
         if hard_keypoints is not None and num_points is not None and hard_keypoints > num_points:
             raise ConfigError(
@@ -47,6 +52,11 @@ class Supervision:
         self.sigma_scales = tuple(float(s) for s in sigma_scales)
         self.weights = tuple(float(w) for w in weights)
         self.hard_keypoints = hard_keypoints
+        if distill_weight and hard_keypoints is not None:
+            raise ConfigError(
+                "train.distill and train.supervision.hard_keypoints do not combine: pick one"
+            )
+        self.distill_weight = float(distill_weight)
         self._codecs: dict[float, HeatmapCodec] = {1.0: codec}
 
     def codec_for(self, scale: float) -> HeatmapCodec:
@@ -63,10 +73,19 @@ class Supervision:
                     f"{outputs} outputs: give one per output or none"
                 )
 
-    def __call__(self, outputs: Sequence[Tensor], points: Tensor, mask: Tensor | None) -> Tensor:
+    def __call__(
+        self,
+        outputs: Sequence[Tensor],
+        points: Tensor,
+        mask: Tensor | None,
+        teacher: Tensor | None = None,
+    ) -> Tensor:
         """``outputs``: the network's maps; ``points``: (B, K, 2) input-pixel targets;
-        ``mask``: optional (B, K) landmark weights. -> the scalar training loss."""
+        ``mask``: optional (B, K) landmark weights; ``teacher``: the teacher's (B, K, h, w)
+        landmark maps (with ``distill_weight``). -> the scalar training loss."""
         self._check(len(outputs))
+        if (teacher is None) != (self.distill_weight == 0):
+            raise ValueError("teacher maps are needed exactly when distill_weight is set")
         heatmap_points = self.codec.to_heatmap(points)
         targets: dict[float, Tensor] = {}
         total = outputs[0].new_zeros((), dtype=torch.float32)
@@ -80,12 +99,21 @@ class Supervision:
             last = index == len(outputs) - 1
             if last and self.hard_keypoints is not None:
                 value = self._hardest(out.float(), targets[scale], heatmap_points, mask)
-            elif mask is None:
-                value = self.loss(out.float(), targets[scale], heatmap_points)
             else:
-                value = self.loss(out.float(), targets[scale], heatmap_points, mask=mask)
+                value = self._loss(out, targets[scale], heatmap_points, mask)
+            if teacher is not None:
+                taught = torch.cat(
+                    [teacher.to(out.dtype), targets[scale][:, teacher.shape[1] :]], 1
+                )
+                taught_loss = self._loss(out, taught, heatmap_points, mask)
+                value = (1 - self.distill_weight) * value + self.distill_weight * taught_loss
             total = total + weight * value
         return total
+
+    def _loss(self, out: Tensor, target: Tensor, heatmap_points: Tensor, mask: Tensor | None):
+        if mask is None:
+            return self.loss(out.float(), target, heatmap_points)
+        return self.loss(out.float(), target, heatmap_points, mask=mask)
 
     def _hardest(
         self, pred: Tensor, target: Tensor, heatmap_points: Tensor, mask: Tensor | None

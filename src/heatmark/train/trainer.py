@@ -54,6 +54,7 @@ from heatmark.models.checkpoint import (
 )
 from heatmark.models.config import heatmap_shape
 from heatmark.models.landmark_model import LandmarkModel
+from heatmark.models.shipped import load_model_reference
 from heatmark.train.build import (
     build_codec,
     build_loss,
@@ -64,6 +65,7 @@ from heatmark.train.build import (
 )
 from heatmark.train.config import Config, config_differences, config_from_dict, config_to_yaml
 from heatmark.train.data import training_samples, uses_300w
+from heatmark.train.distill import Teacher
 from heatmark.train.distributed import (
     DistributedContext,
     init_distributed,
@@ -223,7 +225,16 @@ class Trainer:
             supervision.weights,
             supervision.hard_keypoints,
             num_points=self.scheme.num_points,
+            distill_weight=config.train.distill.weight if config.train.distill else 0.0,
         )
+        self.teacher: Teacher | None = None
+        """The model whose heatmaps are a second target (``train.distill``), or None."""
+        if config.train.distill is not None:
+            try:
+                teacher = load_model_reference(config.train.distill.teacher)
+            except HeatmarkError as error:
+                raise ConfigError(f"train.distill.teacher: {error}") from None
+            self.teacher = Teacher(teacher, self.description, self.device)
         self.optimizer = build_optimizer(config.optimizer, model.parameters())
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda_fast and config.train.amp)
 
@@ -372,7 +383,8 @@ class Trainer:
         mask = None
         if self.mask_invisible:  # invisible points (e.g. LSP placeholders) weigh 0
             mask = batch["visible"].to(self.device, non_blocking=True).float()
-        loss = self.supervision(outputs, points, mask)
+        teacher = self.teacher.maps(images) if self.teacher is not None else None
+        loss = self.supervision(outputs, points, mask, teacher)
         value = float(loss.detach())
         if not math.isfinite(value):
             raise NonFiniteLoss(
