@@ -21,6 +21,16 @@ pipeline per image, against dlib's 68-point shape predictor in the same run.
    clean, occlusion-medium, occlusion-large, blur-random-large and lowlight-large images, as the
    suite's ``--box detector`` protocol counts them.
 
+5. Video (2 cores): ``Predictor.track_frames`` on 640 px frames of a synthetic camera move over
+   the portrait (``heatmark.predict.showcase.camera_motion``), re-detecting every 10 frames,
+   frames/s for the default and the fast model; and their jitter on the still, noisy clip (the
+   demo's figure: mean frame-to-frame motion in % of the face size, raw).
+
+A shipped ``fast`` model (issue 21; none ships yet) runs in section 2 beside the default one,
+and its goals are checked at the end: its landmark stage at batch 1 on 1 thread no slower
+than dlib's per face, at batch 16 at least dlib's faces/s, and its video pipeline at 100
+frames/s or more.
+
 Baseline: dlib's ``shape_predictor`` with ``shape_predictor_68_face_landmarks.dat`` from the
 ``face-recognition-models`` package (the optional ``baselines`` extra), given the same faces'
 HOG boxes (the boxes it was trained on); dlib runs one thread and has no batching, so its
@@ -69,18 +79,23 @@ from heatmark.data.sample import read_image
 from heatmark.export import OnnxLandmarkModel, export_onnx
 from heatmark.models import accelerate
 from heatmark.models.landmark_model import LandmarkModel
-from heatmark.models.shipped import load_shipped_model
+from heatmark.models.shipped import load_shipped_model, shipped_model, shipped_names
 from heatmark.predict.calibration import MIN_IOU, calibration_for, iou
 from heatmark.predict.detectors import HogDetector
 from heatmark.predict.predictor import Predictor, load_rgb
+from heatmark.predict.tracking import jitter
 
 DEFAULT_FACES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "300w" / "afw"
 NUM_FACES = 16
 BATCH = 16
 THREADS = (1, 2)
 LANDMARK_GOAL = 3.0  # landmark stage per face: at most this many times dlib's time
+FAST_GOAL = 1.0  # the fast model's landmark stage (batch 1, 1 thread): at most dlib's time
+VIDEO_GOAL = 100.0  # frames/s of the fast model's video pipeline on 2 cores
+VIDEO_FRAMES = 96
 DLIB_DEFAULT_GOAL = 4.0  # whole pipeline: heatmark default at least 4x dlib's default pipeline
 DLIB_FASTEST_GOAL = 1.5  # ... and 1.5x dlib's fastest (HOG upsample 0)
+FAST = "fast model (onnxruntime)"
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "300w"
 LEFT_EYE, RIGHT_EYE = 36, 45  # outer eye corners of the 68-point scheme (0-based)
 
@@ -592,6 +607,8 @@ def main() -> None:
             "torch BN-folded + channels_last": fused,
             "onnxruntime": onnx_path,
         }
+        if "fast" in shipped_names():
+            backends[FAST] = shipped_model("fast").onnx
 
         print(f"\n## Landmark network + decode on prepared {d.input_size} px crops\n")
         network, dlib_network = bench_network(model, fused, onnx_path, faces, dlib, rounds)
@@ -616,6 +633,10 @@ def main() -> None:
         "thread, onnxruntime and YuNet up to 2.)"
     )
 
+    print("\n## Video: 640 px frames, tracking, re-detection every 10 frames (2 cores)\n")
+    video = bench_video(rounds)
+    print(video_table(video))
+
     if args.data.is_dir():
         print(f"\n## Detection rates on the hold-out ({args.data})\n")
         detection, count = bench_detection(args.data)
@@ -628,7 +649,80 @@ def main() -> None:
 
     print("\n## Goals\n")
     print_goals(landmarks, dlib_time, pipeline)
+    print_fast_goals(landmarks, dlib_time, video)
     print(f"\n(total run time {time.perf_counter() - start:.0f} s)")
+
+
+# ---------------------------------------------------------------- 5. video
+
+
+def bench_video(rounds: int) -> dict[str, dict[str, float]]:
+    """Frames/s of ``track_frames`` (re-detect every 10, smoothing on) and still-face jitter,
+    for the default and (when shipped) the fast model."""
+    from heatmark.predict.showcase import camera_motion, sample_portrait, still_with_noise
+
+    portrait = read_image(sample_portrait())
+    height = round(portrait.shape[0] * 640 / portrait.shape[1])
+    frame = cv2.resize(portrait, (640, height), interpolation=cv2.INTER_AREA)
+    moving = camera_motion(frame, VIDEO_FRAMES)
+    models = ["default"] + (["fast"] if "fast" in shipped_names() else [])
+    results: dict[str, dict[str, float]] = {}
+    for name in models:
+        predictor = Predictor(model=name, batch_size=BATCH)
+
+        def run(p: Predictor = predictor) -> list:
+            return [r for r, _ in p.track_frames(moving, redetect_every=10, smooth=True)]
+
+        seconds = best_times({name: run}, max(1, rounds // 2))[name]
+        tracked = run()
+        still = [r for r, _ in predictor.track_frames(still_with_noise(frame), smooth=True)]
+        results[name] = {
+            "fps": VIDEO_FRAMES / seconds,
+            "with_face": sum(bool(r.faces) for r in tracked) / len(tracked),
+            "jitter_raw": 100 * jitter(still, raw=True, normalize=True),
+            "jitter_smoothed": 100 * jitter(still, normalize=True),
+        }
+    return results
+
+
+def video_table(results: dict[str, dict[str, float]]) -> str:
+    rows = [
+        [
+            name,
+            f"{r['fps']:.0f}",
+            f"{100 * r['with_face']:.0f}%",
+            f"{r['jitter_raw']:.3f}",
+            f"{r['jitter_smoothed']:.3f}",
+        ]
+        for name, r in results.items()
+    ]
+    headers = ["model", "frames/s", "frames with a face", "jitter raw %", "jitter smoothed %"]
+    return markdown(headers, rows)
+
+
+def print_fast_goals(landmarks: dict, dlib_time: float | None, video: dict) -> None:
+    if not any(name == FAST for name, *_ in landmarks):
+        print("- fast model: not shipped, not checked")
+        return
+    if dlib_time is None:
+        print(f"- fast model within {FAST_GOAL:.1f}x of dlib: not checked (no dlib)")
+    else:
+        single = landmarks[(FAST, 1, 0, 1)]
+        met = "MET" if single / dlib_time <= FAST_GOAL else "NOT met"
+        print(
+            f"- fast model's landmark stage (batch 1, 1 thread) <= {FAST_GOAL:.1f}x dlib's "
+            f"{dlib_time * 1e3:.2f} ms/face: {met} ({single * 1e3:.2f} ms, "
+            f"{single / dlib_time:.2f}x)"
+        )
+        batched = min(landmarks[(FAST, threads, 0, BATCH)] for threads in THREADS)
+        met = "MET" if batched <= dlib_time else "NOT met"
+        print(
+            f"- fast model at batch {BATCH}: faces/s >= dlib's: {met} ({1 / batched:.0f} vs "
+            f"{1 / dlib_time:.0f} faces/s)"
+        )
+    fps = video["fast"]["fps"]
+    met = "MET" if fps >= VIDEO_GOAL else "NOT met"
+    print(f"- fast model's video pipeline >= {VIDEO_GOAL:.0f} frames/s: {met} ({fps:.0f})")
 
 
 def print_goals(landmarks: dict, dlib_time: float | None, pipeline: list[dict]) -> None:
@@ -641,7 +735,7 @@ def print_goals(landmarks: dict, dlib_time: float | None, pipeline: list[dict]) 
                     (
                         ((n, th), t)
                         for (n, th, r, b), t in landmarks.items()
-                        if (r, b) == (refine, batch)
+                        if (r, b) == (refine, batch) and n != FAST
                     ),
                     key=lambda item: item[1],
                 )

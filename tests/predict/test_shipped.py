@@ -1,4 +1,5 @@
-"""The shipped model: in the package, loaded by default, terms stated, accurate on real faces."""
+"""The shipped models: in the package, loaded by role (``default``) or file name, terms stated,
+ONNX exports in sync with the weights, accurate on real faces."""
 
 from pathlib import Path
 
@@ -6,23 +7,28 @@ import numpy as np
 import pytest
 
 import heatmark
-from heatmark.models.shipped import SHIPPED_STEM, load_shipped_model
+from heatmark.models.shipped import SHIPPED_MODELS, SHIPPED_STEM, load_shipped_model
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "300w"
 
 
-def test_shipped_model_is_small_self_describing_and_states_its_terms() -> None:
-    size = SHIPPED_STEM.with_suffix(".safetensors").stat().st_size
-    assert size < 10 * 2**20  # at most 10 MB in the package
-    model = load_shipped_model()
+@pytest.mark.parametrize("shipped", SHIPPED_MODELS, ids=lambda m: m.name)
+def test_shipped_models_are_small_self_describing_and_state_their_terms(shipped) -> None:
+    size = shipped.stem.with_suffix(".safetensors").stat().st_size
+    assert size < 20 * 2**20  # at most 20 MB in the package (issue 20)
+    model = load_shipped_model(shipped.name)
     d = model.description
-    assert (d.scheme, d.input_size, d.heatmap_size) == ("300w-68", 128, 32)
+    assert d.scheme == "300w-68" and d.heatmap_size * 4 == d.input_size
     assert "300-W" in model.terms and "non-commercial" in model.terms
-    predictor = heatmark.Predictor(detector="none")
+    from heatmark.models.checkpoint import read_metadata
+
+    assert read_metadata(shipped.stem)["recipe"] == shipped.recipe
+    predictor = heatmark.Predictor(model=shipped.name, detector="none")
     assert predictor.terms == model.terms
 
 
-def test_shipped_model_on_held_out_real_faces() -> None:
+@pytest.mark.parametrize("name", [m.name for m in SHIPPED_MODELS])
+def test_shipped_models_on_held_out_real_faces(name: str) -> None:
     """Faces of the validation hold-out (never trained on), HOG detector boxes: most faces are
     found and landmarked well (measured: docs/predict.md)."""
     if not SHARED.is_dir():
@@ -34,7 +40,7 @@ def test_shipped_model_on_held_out_real_faces() -> None:
     samples = load_dataset(SHARED)
     _, val = holdout_split(samples, 0.1, seed=0, subset="helen/trainset")
     val = val[:30]
-    predictor = heatmark.Predictor(detector="hog")
+    predictor = heatmark.Predictor(model=name, detector="hog")
     errors = []
     found = predictor.predict_batch([s.image_path for s in val])
     for sample, faces in zip(val, found, strict=True):
@@ -67,16 +73,17 @@ def _real_faces(count: int) -> list:
     return load_dataset(SHARED / "afw")[:count]
 
 
-def test_shipped_onnx_is_in_sync_with_the_shipped_weights() -> None:
+@pytest.mark.parametrize("name", [m.name for m in SHIPPED_MODELS])
+def test_shipped_onnx_is_in_sync_with_the_shipped_weights(name: str) -> None:
     """The .onnx next to the weights must give the weights' points; after replacing the
     weights, re-export it: python -m heatmark.models.shipped --onnx."""
     faces = _real_faces(6)
     boxes = [face.landmark_box()[None] for face in faces]
     images = [face.load_image() for face in faces]
     runs = {
-        backend: heatmark.Predictor(detector="none", backend=backend, refine=1).predict_batch(
-            images, boxes=boxes
-        )
+        backend: heatmark.Predictor(
+            model=name, detector="none", backend=backend, refine=1
+        ).predict_batch(images, boxes=boxes)
         for backend in ("torch", "onnx")
     }
     for torch_faces, onnx_faces in zip(runs["torch"], runs["onnx"], strict=True):
@@ -109,11 +116,13 @@ def test_shipped_models_are_found_by_role_and_by_file_name(tmp_path: Path) -> No
 
     assert shipped_names()[0] == "default"
     assert shipped_model("default").stem == SHIPPED_STEM
-    assert shipped_model("hg1-w64-300w68") == shipped_model("default")
-    assert shipped_model(SHIPPED_STEM.name) == shipped_model("default")
-    with pytest.raises(HeatmarkError, match="shipped models: default, hg1-w64-300w68"):
+    for model in SHIPPED_MODELS:
+        assert shipped_model(model.file_name.removeprefix("heatmark-")) == model
+        assert shipped_model(model.file_name) == model
+    with pytest.raises(HeatmarkError, match="shipped models: " + ", ".join(shipped_names())):
         shipped_model("fastest")
-    predictor = heatmark.Predictor(model="hg1-w64-300w68", detector="none")
+    by_file = SHIPPED_STEM.name.removeprefix("heatmark-")
+    predictor = heatmark.Predictor(model=by_file, detector="none")
     assert predictor.backend.model.path == SHIPPED_ONNX
     torch_one = heatmark.Predictor(model="default", detector="none", backend="torch")
     assert torch_one.description == predictor.description
@@ -127,5 +136,8 @@ def test_shipped_models_are_found_by_role_and_by_file_name(tmp_path: Path) -> No
     assert result.exit_code == 1 and "shipped models: default" in result.output
     both = ["predict", str(photo), "--model", "default", "--checkpoint", str(SHIPPED_STEM)]
     assert runner.invoke(app, both).exit_code == 1
-    named = runner.invoke(app, ["predict", str(photo), "--model", "default", "--detector", "none"])
-    assert named.exit_code == 0, named.output
+    for model in SHIPPED_MODELS:
+        named = runner.invoke(
+            app, ["predict", str(photo), "--model", model.name, "--detector", "none"]
+        )
+        assert named.exit_code == 0, named.output

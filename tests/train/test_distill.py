@@ -97,5 +97,5 @@ def test_a_run_learns_from_a_teacher_checkpoint(tmp_path: Path, tiny_faces) -> N
     after = load_landmark_model(teacher_path).network.state_dict()
     assert all(torch.equal(before[name], after[name]) for name in before)
     missing = tiny_config(tmp_path / "x", train={"distill": {"teacher": str(tmp_path / "no")}})
-    with pytest.raises(ConfigError, match="train.distill.teacher"):
+    with pytest.raises(ConfigError, match=r"train\.distill\.teacher"):
         Trainer(missing, tiny_faces)

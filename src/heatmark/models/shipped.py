@@ -1,5 +1,5 @@
-"""The models heatmark ships, by role: ``default`` (``heatmark.Predictor()``, ``heatmark
-predict``) and ``fast`` (``Predictor(model="fast")``, ``--model fast``).
+"""The models heatmark ships, by role: ``default`` is what ``heatmark.Predictor()`` and
+``heatmark predict`` use; ``Predictor(model=NAME)`` and ``--model NAME`` pick another.
 
 They live in the package (``heatmark/weights/``: safetensors weights + JSON sidecar), so nothing
 is downloaded, ever. Each was trained with a bundled recipe (``ShippedModel.recipe``, see
@@ -16,8 +16,8 @@ Re-create a shipped model from a training run (keeps the weights, writes a fresh
 the model description, the recipe and the validation figures, and exports the ONNX file), from
 any folder::
 
-    heatmark train -c cpu_fast_300w --set data.train=PATH/TO/300w
-    python -m heatmark.models.shipped runs/cpu-fast-300w/last --as fast [STEM]
+    heatmark train -c cpu_shipped_300w --set data.train=PATH/TO/300w
+    python -m heatmark.models.shipped runs/cpu-shipped-300w/last [--as NAME] [STEM]
 
 Without ``STEM`` it replaces the model's files in the package's ``weights/`` (the ones
 ``heatmark predict`` loads); with it, it writes ``STEM.safetensors``, ``STEM.json`` and
@@ -48,9 +48,9 @@ WEIGHTS_FOLDER = Path(__file__).resolve().parents[1] / "weights"
 
 @dataclass(frozen=True)
 class ShippedModel:
-    """A model inside the package, named by its role (``default``, ``fast``): what users ask
-    for by name (``Predictor(model="fast")``, ``heatmark predict --model fast``), whatever its
-    files are called. Each also answers to its file name without ``heatmark-``, so a model
+    """A model inside the package, named by its role (``default``): what users ask for by name
+    (``Predictor(model="default")``, ``heatmark predict --model default``), whatever its files
+    are called. Each also answers to its file name without ``heatmark-``, so a model
     replaced in its role stays loadable by that name."""
 
     name: str
@@ -74,13 +74,6 @@ DEFAULT = ShippedModel(
     "heatmark-hg1-w64-300w68",
     "cpu_shipped_300w",
     "1-stack hourglass, width 64, 128 px input, 32x32 maps, GET_BC; 300-W terms",
-)
-FAST = ShippedModel(
-    "fast",
-    "heatmark-mobile-300w68",
-    "cpu_fast_300w",
-    "separable-convolution network, 96 px input, 24x24 maps, GET_BC, distilled from the "
-    "1-stack hourglass; 300-W terms",
 )
 SHIPPED_MODELS: tuple[ShippedModel, ...] = (DEFAULT,)
 """The shipped models, roles first."""
@@ -109,7 +102,7 @@ def shipped_model(name: str = "default") -> ShippedModel:
 
 
 def load_shipped_model(name: str = "default") -> LandmarkModel:
-    """A shipped model by name (``default``, ``fast``, or a file name), in eval mode."""
+    """A shipped model by name (a role such as ``default``, or a file name), in eval mode."""
     return load_landmark_model(shipped_model(name).stem)
 
 
