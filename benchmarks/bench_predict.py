@@ -587,8 +587,9 @@ def main() -> None:
     faces = load_faces(args.faces.resolve(), NUM_FACES, model)
     d = model.description
     print(
-        f"\nshipped model: 1-stack hourglass w64, {d.input_size} px input, {d.num_points} "
-        f"points, decoding {d.decoding.value}; {NUM_FACES} afw faces (HOG boxes)"
+        f"\nshipped model default: {shipped_model('default').summary}; {d.input_size} px "
+        f"input, {d.num_points} points, decoding {d.decoding.value}; {NUM_FACES} afw faces "
+        "(HOG boxes)"
     )
     with tempfile.TemporaryDirectory() as folder:
         onnx_path = export_onnx(

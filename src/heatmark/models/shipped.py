@@ -71,11 +71,18 @@ class ShippedModel:
 
 DEFAULT = ShippedModel(
     "default",
+    "heatmark-hg2-w64-300w68",
+    "cpu_precise_300w",
+    "2-stack hourglass, width 64, 128 px input, 32x32 maps, GET_BC (issue 20); 300-W terms",
+)
+HG1 = ShippedModel(
+    "hg1-w64-300w68",
     "heatmark-hg1-w64-300w68",
     "cpu_shipped_300w",
-    "1-stack hourglass, width 64, 128 px input, 32x32 maps, GET_BC; 300-W terms",
+    "the default until issue 20: 1-stack hourglass, width 64, 128 px input, 32x32 maps, "
+    "GET_BC; 300-W terms",
 )
-SHIPPED_MODELS: tuple[ShippedModel, ...] = (DEFAULT,)
+SHIPPED_MODELS: tuple[ShippedModel, ...] = (DEFAULT, HG1)
 """The shipped models, roles first."""
 SHIPPED_NAME = DEFAULT.file_name
 SHIPPED_STEM = DEFAULT.stem
