@@ -14,7 +14,6 @@ distance between the int8 and the float model's points on other faces than the c
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -121,14 +120,6 @@ def point_parity(
             100 * (distance.mean(axis=1) / np.maximum(ocular, 1e-6)).mean()
         )
     return report
-
-
-def copy_export(source: str | Path, out: str | Path) -> Path:
-    """Copy an ``.onnx`` file and its sidecar."""
-    source, out = Path(source), Path(out)
-    shutil.copyfile(source, out)
-    shutil.copyfile(sidecar_path(source), sidecar_path(out))
-    return out
 
 
 def export_int8(
