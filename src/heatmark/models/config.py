@@ -96,7 +96,7 @@ class CPNConfig(NetworkSection):
 
 class MobileConfig(NetworkSection):
     """The small separable-convolution encoder-decoder (``heatmark.models.mobile``): the fast
-    shipped model's network. ``widths`` has one entry more than ``blocks``; the input size
+    student's network (issue 21). ``widths`` has one entry more than ``blocks``; the input size
     must be a multiple of 2 ** len(widths)."""
 
     architecture: Literal["mobile"] = "mobile"

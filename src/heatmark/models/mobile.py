@@ -2,13 +2,13 @@
 
 Bulat's hourglass block spends its time in many thin convolutions: on one CPU thread its cost
 is dominated by the number of operators, not by arithmetic, so a narrower hourglass is hardly
-faster (``benchmarks/bench_predict.py``). This network keeps the operator count low: a strided
-3x3 stem, then stages of depthwise 3x3 + pointwise 1x1 convolutions (MobileNet's separable
-convolution) that halve the resolution down to input/32 for a face-wide receptive field, and a
-light top-down path (nearest upsampling, added 1x1-projected skips) back to input/4, where a 1x1
-head gives one map per landmark. With batch norm folded into the convolutions it is a few dozen
-operators. It is the student of the ``fast`` shipped model, trained on a teacher's heatmaps
-plus the ground truth (``train.distill``).
+faster (docs/models.md). This network keeps the operator count low: a strided stem, then
+stages of depthwise 3x3 + pointwise 1x1 convolutions (MobileNet's separable convolution) that
+halve the resolution down to input/32 for a face-wide receptive field, and a light top-down
+path (nearest upsampling, added 1x1-projected skips) back to input/4, where a 1x1 head gives
+one map per landmark. With batch norm folded into the convolutions it is a few dozen
+operators. It is the student of the fast-model work (issue 21, recipe ``cpu_fast_300w``; none
+ships yet), trained on a teacher's heatmaps plus the ground truth (``train.distill``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Knowledge distillation: a trained teacher's heatmaps as a second target (``train.distill``).
 
-The fast shipped model is a small network that learns from the ground truth and from the
-heatmaps of the most precise heatmark model on the same augmented crops: the teacher's maps
+A small, fast student (the ``cpu_fast_300w`` recipe) can learn from the ground truth and from
+the heatmaps of a more precise heatmark model on the same augmented crops: the teacher's maps
 carry what the single annotated point does not (its uncertainty along a contour, the shape of
 the face around an occluded point). Each output's loss is ``(1 - weight) * loss(ground truth)
 + weight * loss(teacher)``.
