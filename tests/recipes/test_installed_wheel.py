@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from heatmark import recipes
-from heatmark.models.shipped import SHIPPED_NAME
+from heatmark.models.shipped import SHIPPED_NAME, SHIPPED_RECIPE
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -120,4 +120,4 @@ def test_the_wheel_alone_lists_loads_plans_and_packages(
     _run([python, "-m", "heatmark.models.shipped", weights, empty / "copy"], empty, env)
     copied = (empty / "copy.safetensors").read_bytes()
     assert copied == weights.with_suffix(".safetensors").read_bytes()
-    assert '"recipe": "cpu_shipped_300w"' in (empty / "copy.json").read_text()
+    assert f'"recipe": "{SHIPPED_RECIPE}"' in (empty / "copy.json").read_text()
