@@ -60,6 +60,11 @@ class ShippedModel:
     summary: str
 
     @property
+    def alias(self) -> str:
+        """Its file name without ``heatmark-``, which it also answers to."""
+        return self.file_name.removeprefix("heatmark-")
+
+    @property
     def stem(self) -> Path:
         return WEIGHTS_FOLDER / self.file_name
 
@@ -93,7 +98,7 @@ SHIPPED_RECIPE = DEFAULT.recipe
 def shipped_names() -> list[str]:
     """Every name a shipped model answers to: roles first, then file names."""
     roles = [model.name for model in SHIPPED_MODELS]
-    files = [model.file_name.removeprefix("heatmark-") for model in SHIPPED_MODELS]
+    files = [model.alias for model in SHIPPED_MODELS]
     return roles + [name for name in files if name not in roles]
 
 
@@ -101,7 +106,7 @@ def shipped_model(name: str = "default") -> ShippedModel:
     """The shipped model called ``name`` (a role or a file name); an unknown name is a
     ``HeatmarkError`` listing the known ones."""
     for model in SHIPPED_MODELS:
-        if name in (model.name, model.file_name, model.file_name.removeprefix("heatmark-")):
+        if name in (model.name, model.file_name, model.alias):
             return model
     raise HeatmarkError(
         f"no shipped model named {name!r}; shipped models: {', '.join(shipped_names())}"
@@ -165,28 +170,36 @@ USAGE = """usage: python -m heatmark.models.shipped RUN_DIR/last [--as NAME] [ST
          re-export the ONNX file of the shipped model NAME (default: every one)"""
 
 
+def _packaging_arguments(argv: list[str]) -> tuple[str, list[str]] | None:
+    """(role, [RUN_DIR/last, optional STEM]) of a packaging command line, None if it is not one."""
+    args, role = list(argv), "default"
+    if "--as" in args:
+        at = args.index("--as")
+        if at + 1 == len(args):
+            return None
+        role = args[at + 1]
+        del args[at : at + 2]
+    if len(args) not in (1, 2) or any(a.startswith("-") for a in args):
+        return None
+    return role, args
+
+
 def main(argv: list[str]) -> int:
+    onnx = argv[:1] == ["--onnx"] and len(argv) <= 2
+    packaging = None if onnx else _packaging_arguments(argv)
+    if not onnx and packaging is None:
+        print(USAGE, file=sys.stderr)
+        return 2
     try:
-        if argv[:1] == ["--onnx"] and len(argv) <= 2:
+        if packaging is None:
             models = [shipped_model(argv[1])] if len(argv) == 2 else list(SHIPPED_MODELS)
             for model in models:
                 if model.stem.with_suffix(".safetensors").is_file():
                     print(export_shipped_onnx(model.stem, model.onnx))
-            return 0
-        role = "default"
-        if "--as" in argv:
-            at = argv.index("--as")
-            if at + 1 >= len(argv):
-                raise IndexError
-            role = argv[at + 1]
-            argv = argv[:at] + argv[at + 2 :]
-        if len(argv) not in (1, 2) or any(a.startswith("-") for a in argv):
-            raise IndexError
-        target = Path(argv[1]) if len(argv) == 2 else None
-        print(package(argv[0], shipped_model(role), target))
-    except IndexError:
-        print(USAGE, file=sys.stderr)
-        return 2
+        else:
+            role, args = packaging
+            target = Path(args[1]) if len(args) == 2 else None
+            print(package(args[0], shipped_model(role), target))
     except HeatmarkError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
