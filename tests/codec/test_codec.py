@@ -174,3 +174,22 @@ def test_codec_rejects_bad_sizes() -> None:
         HeatmapCodec(250, 64)
     with pytest.raises(ValueError):
         HeatmapCodec(256, 64, sigma=0)
+
+
+@pytest.mark.parametrize("size", [24, 32])
+def test_the_window_table_inverts_the_border_pull_like_newton(size: int) -> None:
+    """Windowed GET_BC reads the inverse pull from ``border_pull_table`` instead of iterating:
+    the centre of a sampled Gaussian comes back on the map, at its border and off it."""
+    from heatmark.codec.decode import border_pull_table
+
+    table = border_pull_table(1.0, 3)
+    assert table.shape == (7, 2049)
+    generator = torch.Generator().manual_seed(0)
+    for low, high, tolerance in [(3.5, size - 4.5, 1e-4), (-0.5, 2.5, 1e-4), (-3.0, -0.5, 1e-3)]:
+        centres = torch.rand(500, 2, generator=generator) * (high - low) + low
+        maps = gaussian_heatmaps(centres, size, size, sigma=1.0)
+        decoded, _ = decode_barycenter(maps, softmax=False, window=3, border_sigma=1.0)
+        assert (decoded - centres).abs().max() < tolerance, (low, high)
+        if low < 0:  # the uncorrected barycenter is far off there: the table does the work
+            raw, _ = decode_barycenter(maps, softmax=False, window=3)
+            assert (raw - centres).abs().max() > 0.3

@@ -3,12 +3,16 @@
 GET_BC follows the 2D Wasserstein paper: the map is turned into a distribution (softmax of the
 logits, or the rectified map normalised to sum 1) and its barycenter is the point. A barycenter is
 pulled towards the inside when the map is cut by the border; for a Gaussian of known sigma that
-pull is a known monotone function of the true centre, so we invert it with a few Newton steps
-(``border_sigma``). Far from the border the correction is the identity.
+pull is a known monotone function of the true centre, so we invert it (``border_sigma``): for a
+window around the maximum with a table of the inverse (``border_pull_table``), for the whole map
+with a few Newton steps. Far from the border the correction is the identity.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -57,9 +61,10 @@ def _truncated_gaussian_mean(
 
 
 NEWTON_STEPS = 8
-"""Newton steps of the border-pull correction: 3 recover a sampled Gaussian's centre to 1e-5
-map pixels when it lies on the map, but a centre up to 3 pixels off the map (a landmark outside
-the crop) needs 6 for 2e-4 pixels; 8 leave margin."""
+"""Newton steps of the whole-map border-pull correction: 3 recover a sampled Gaussian's centre
+to 1e-5 map pixels when it lies on the map, but a centre up to 3 pixels off the map (a landmark
+outside the crop) needs 6 for 2e-4 pixels; 8 leave margin. (Windowed decoding reads
+``border_pull_table`` instead.)"""
 
 
 def _undo_border_pull(
@@ -71,6 +76,52 @@ def _undo_border_pull(
         mean, var = _truncated_gaussian_mean(u, lo, hi, sigma, size)
         u = u - (mean - observed) * sigma**2 / var.clamp_min(1e-6)
     return u
+
+
+BORDER_TABLE_SAMPLES = 2049
+"""Barycenter positions per window width in ``border_pull_table``: linear interpolation between
+them recovers a sampled Gaussian's centre to 2e-5 map pixels when the centre lies on the map."""
+
+
+@lru_cache(maxsize=16)
+def border_pull_table(sigma: float, window: int) -> Tensor:
+    """The inverse of the border pull for windows of up to ``2 window + 1`` pixels, tabulated.
+
+    Row ``n - 1`` serves a window of ``n`` pixels (cut by the map's border when ``n`` is less
+    than ``2 window + 1``): column ``j`` holds the centre ``u`` of the sampled Gaussian (sigma
+    ``sigma``) whose mean over the window's pixels 0..n-1 is ``b = j (n - 1) / (S - 1)``, both
+    from the window's first pixel; ``u`` is kept within ``window + 1`` pixels of the window.
+    A lookup and an interpolation replace the Newton iterations (the fast model's decoder
+    spent a fifth of its landmark stage in them), with the same result (``tests/codec``).
+    """
+    samples = BORDER_TABLE_SAMPLES
+    rows = np.zeros((2 * window + 1, samples))
+    for n in range(2, 2 * window + 2):
+        pixels = np.arange(n, dtype=np.float64)
+        centres = np.linspace(-(window + 1.0), n + window, 40_001)
+        logits = -((pixels[None] - centres[:, None]) ** 2) / (2 * sigma**2)
+        weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+        means = (weights * pixels).sum(axis=1) / weights.sum(axis=1)
+        rows[n - 1] = np.interp(np.linspace(0.0, n - 1.0, samples), means, centres)
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def undo_window_pull(
+    observed: Tensor, lo: Tensor, hi: Tensor, table: Tensor, window: int
+) -> Tensor:
+    """The Gaussian centre whose mean over the pixels [lo, hi] (a window of at most
+    ``2 window + 1``) is ``observed``, read from ``border_pull_table`` (all on one axis; any
+    shape, ``lo`` and ``hi`` whole pixels). Written with ONNX-exportable operators only."""
+    samples = table.shape[-1]
+    pixels = hi - lo + 1
+    scale = (samples - 1) / (pixels - 1).clamp_min(1)
+    position = ((observed - lo) * scale).clamp(0, samples - 1)
+    left = position.floor().clamp_max(samples - 2)
+    weight = position - left
+    index = ((pixels - 1) * samples + left).long()
+    flat = table.flatten()
+    below, above = flat[index], flat[index + 1]
+    return lo + below + weight * (above - below)
 
 
 def decode_barycenter(
@@ -129,7 +180,11 @@ def decode_barycenter(
         prob = torch.where(total > 0, mass / total.clamp_min(1e-30), uniform)
     bx = (prob.sum(dim=-2) * xs).sum(-1)
     by = (prob.sum(dim=-1) * ys).sum(-1)
-    if border_sigma is not None:
+    if border_sigma is not None and window is not None:
+        table = border_pull_table(float(border_sigma), int(window)).to(bx.device)
+        bx = undo_window_pull(bx, x_lo, x_hi, table, window)
+        by = undo_window_pull(by, y_lo, y_hi, table, window)
+    elif border_sigma is not None:
         bx = _undo_border_pull(bx, x_lo, x_hi, border_sigma, width)
         by = _undo_border_pull(by, y_lo, y_hi, border_sigma, height)
     coords = torch.stack([bx, by], dim=-1).to(heatmaps.dtype)

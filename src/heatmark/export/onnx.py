@@ -48,8 +48,9 @@ from torch import Tensor, nn
 
 from heatmark import __version__
 from heatmark.codec import Decoding, HeatmapCodec
-from heatmark.codec.decode import NEWTON_STEPS
+from heatmark.codec.decode import NEWTON_STEPS, border_pull_table, undo_window_pull
 from heatmark.errors import DataError
+from heatmark.models.coordconv import CoordConv2d
 from heatmark.schemes import Scheme
 
 FORMAT = "heatmark-onnx"
@@ -132,6 +133,7 @@ class GraphDecoder(nn.Module):
         self.stride = codec.stride
         self.sigma = float(codec.sigma)
         self.window = max(2, math.ceil(3 * codec.sigma))
+        self.register_buffer("pull_table", border_pull_table(self.sigma, self.window).clone())
 
     def forward(self, maps: Tensor) -> tuple[Tensor, Tensor]:
         maps = maps.float()
@@ -144,7 +146,8 @@ class GraphDecoder(nn.Module):
     def _argmax(self, maps: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Flattened maps (B, K, h*w), scores, and the argmax's column and row (int64)."""
         flat = maps.flatten(2)
-        scores, index = flat.max(dim=-1)
+        # one TopK operator instead of ReduceMax + ArgMax (onnxruntime's ArgMax is slow)
+        scores, index = (t.squeeze(-1) for t in flat.topk(1, dim=-1))
         ys = torch.div(index, self.size, rounding_mode="floor")
         xs = index - ys * self.size
         return flat, scores, xs, ys
@@ -173,7 +176,7 @@ class GraphDecoder(nn.Module):
             scores = maps.flatten(2).amax(dim=-1)
             prob = torch.softmax(flat, dim=-1).reshape(maps.shape)
             observed = torch.stack([prob.sum(-2) @ grid, prob.sum(-1) @ grid], dim=-1)
-            return self._undo_border_pull(observed, grid, None), scores
+            return self._undo_border_pull(observed, grid), scores
         # The window around the argmax (the codec rounds the quarter-step peak to it), gathered
         # as a (2w+1)^2 patch: the same sums as masking the whole map, on a few pixels.
         flat, scores, xs, ys = self._argmax(maps)
@@ -194,19 +197,19 @@ class GraphDecoder(nn.Module):
         grid = torch.stack([px, py], dim=-2).float()  # (B, K, 2, W)
         marginals = torch.stack([prob.sum(-2), prob.sum(-1)], dim=-2)
         observed = (marginals * grid).sum(-1)
-        return self._undo_border_pull(observed, grid, torch.stack([in_x, in_y], dim=-2)), scores
+        centre = torch.stack([xs, ys], dim=-1)  # (B, K, 2)
+        lo = (centre - self.window).clamp_min(0).float()
+        hi = (centre + self.window).clamp_max(self.size - 1).float()
+        return undo_window_pull(observed, lo, hi, self.pull_table, self.window), scores
 
-    def _undo_border_pull(self, observed: Tensor, grid: Tensor, inside: Tensor | None) -> Tensor:
-        """Newton on mean_[lo, hi](u) = observed, as ``heatmark.codec.decode._undo_border_pull``,
-        for x and y at once: ``observed`` (B, K, 2); ``grid`` the pixel positions, (size,) or
-        per axis (B, K, 2, W); ``inside`` (same shape as ``grid``) marks [lo, hi] (None: the
-        whole axis)."""
+    def _undo_border_pull(self, observed: Tensor, grid: Tensor) -> Tensor:
+        """Newton on mean(u) = observed over the whole axis, as
+        ``heatmark.codec.decode._undo_border_pull``, for x and y at once: ``observed``
+        (B, K, 2); ``grid`` the pixel positions (size,)."""
         sigma2 = self.sigma**2
         u = observed
         for _ in range(NEWTON_STEPS):
             logits = -((grid - u.unsqueeze(-1)) ** 2) / (2 * sigma2)
-            if inside is not None:
-                logits = logits.masked_fill(~inside, float("-inf"))
             weights = torch.softmax(logits, dim=-1)
             mean = (weights * grid).sum(-1)
             var = (weights * (grid - mean.unsqueeze(-1)) ** 2).sum(-1)
@@ -294,6 +297,9 @@ def export_onnx(
     num_points = scheme.num_points
     decoding = Decoding(decode) if decode is not None else Decoding(host_decoding)
     network = _inference_copy(model, fuse)
+    for module in network.modules():
+        if isinstance(module, CoordConv2d):
+            module.freeze_coordinates_()  # the first pass, at the export size, fills them
     _check_network(network, codec, num_points)
     decoder = GraphDecoder(codec, decoding, softmax, temperature) if decode is not None else None
     wrapper = ExportWrapper(network, num_points, decoder, input_dtype).eval()
@@ -510,8 +516,9 @@ class OnnxLandmarkModel:
         the heatmaps here with ``HeatmapCodec.decode`` and the sidecar's decoding.
         """
         if self.decoded_in_graph and not flip:
-            out = self.outputs(crops)
-            return out[POINTS].astype(np.float32), out[SCORES].astype(np.float32)
+            feed = {self.sidecar["input_name"]: self._feed(crops)}
+            points, scores = self.session.run([POINTS, SCORES], feed)  # not the heatmaps
+            return points.astype(np.float32, copy=False), scores.astype(np.float32, copy=False)
         return self.decode(self.run(crops, flip=flip))
 
     def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
