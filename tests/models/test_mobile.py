@@ -30,6 +30,12 @@ def test_it_starts_near_zero_maps_and_residual_blocks_start_as_the_identity() ->
     block = SeparableConv(8, 8).eval()
     x = torch.rand(1, 8, 6, 6)
     torch.testing.assert_close(block(x), x)
+    # linear bottleneck: a residual branch can lower activations too (a ReLU there stalled
+    # the first student near 9% NME)
+    with torch.no_grad():
+        block.pointwise.norm.weight.fill_(1.0)
+        block.pointwise.norm.bias.fill_(-5.0)
+    assert (block(x) < x).all()
     assert not SeparableConv(8, 16).residual and not SeparableConv(8, 8, stride=2).residual
 
 
@@ -69,3 +75,27 @@ def test_the_onnx_export_gives_torchs_points(tmp_path) -> None:
     # float rounding; a point decoded off the crop (random weights) leans on the border-pull
     # Newton, which amplifies it (measured 0.05 px for 1 of 408 coordinates)
     assert np.median(difference) < 1e-3 and difference.max() < 0.2
+
+
+def test_weights_of_the_older_six_channel_stem_load_into_the_coordconv_stem(tmp_path) -> None:
+    """The stem was one convolution over image + x, y, radius; it is now a CoordConv2d (whose
+    coordinate part an export freezes): older weights load and compute the same maps."""
+    from heatmark.models.coordconv import append_coordinates
+
+    torch.manual_seed(0)
+    net = MobileHeatmapNet(68, widths=(8, 16, 16, 24), blocks=(1, 1, 1)).eval()
+    state = net.state_dict()
+    old = dict(state)
+    old["stem.conv.weight"] = torch.cat(
+        [old.pop("stem.conv.conv.weight"), old.pop("stem.conv.coord_conv.weight")], dim=1
+    )
+    fresh = MobileHeatmapNet(68, widths=(8, 16, 16, 24), blocks=(1, 1, 1)).eval()
+    fresh.load_state_dict(fresh.upgrade_state(old))
+    image = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(image)[0], net(image)[0])
+        plain = torch.nn.functional.conv2d(
+            append_coordinates(image), old["stem.conv.weight"], stride=2, padding=1
+        )
+        torch.testing.assert_close(net.stem.conv(image), plain, rtol=0, atol=1e-5)
+    assert fresh.upgrade_state(state) is state  # the current layout passes through

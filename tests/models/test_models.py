@@ -353,3 +353,20 @@ def test_fine_heads_predict_at_half_the_input_and_see_the_stem(stacks: int) -> N
         assert not torch.allclose(model(image)[-1], base)
     with pytest.raises(ValueError, match="output_stride"):
         StackedHourglass(5, 1, width=16, depth=2, output_stride=8)
+
+
+def test_a_frozen_coordconv_keeps_its_coordinate_term_as_a_constant():
+    """``freeze_coordinates_`` (ONNX export): the same output, the coordinate convolution run
+    once per input size, so an export traces a constant instead of a convolution per call."""
+    torch.manual_seed(0)
+    conv = CoordConv2d(4, 6, 3, padding=1).eval()
+    x = torch.rand(2, 4, 10, 12)
+    expected = conv(x)
+    calls = []
+    conv.coord_conv.register_forward_hook(lambda *args: calls.append(1))
+    conv.freeze_coordinates_()
+    for _ in range(3):
+        torch.testing.assert_close(conv(x), expected)
+    assert len(calls) == 1
+    conv(torch.rand(1, 4, 8, 8))  # another size: computed once more
+    assert len(calls) == 2

@@ -333,6 +333,9 @@ def load_weights(
     what = "checkpoint weights" if role == WEIGHTS else "the weights' moving average"
     state = _load_tensors(path, _read_checked(stem, role, meta, what), "weights")
     target = unwrap(model)
+    upgrade = getattr(target, "upgrade_state", None)  # a network's older weight layout
+    if callable(upgrade):
+        state = upgrade(state)
     expected = target.state_dict()
     built = f"the model built from {meta_path(stem).name}" if meta is not None else "the model"
     missing = [key for key in expected if key not in state]

@@ -138,11 +138,30 @@ class CoordConv2d(nn.Module):
             part.weight.mul_(scale.view(-1, 1, 1, 1))
         fold_into_bias(self.conv, scale, shift)
 
+    def freeze_coordinates_(self) -> None:
+        """Inference only: keep the coordinate channels' contribution, which depends on the
+        input size alone, once computed per size. An export then traces it as a constant
+        instead of a convolution per call (``heatmark.export.onnx`` does this after a first
+        forward pass at the export size)."""
+        self._frozen_terms: dict[tuple, Tensor] | None = {}
+
+    def _coordinate_term(self, x: Tensor) -> Tensor:
+        assert self.coord_conv is not None
+        height, width = int(x.shape[-2]), int(x.shape[-1])
+        frozen = getattr(self, "_frozen_terms", None)
+        key = (height, width, x.device, x.dtype)
+        if frozen is not None and key in frozen:
+            return frozen[key]
+        coords = coordinate_channels(height, width, device=x.device, dtype=x.dtype)
+        term = self.coord_conv(coords)
+        if frozen is not None:
+            frozen[key] = term.detach()
+        return term
+
     def forward(self, x: Tensor, boundary: Tensor | None = None) -> Tensor:
         out = self.conv(x)
         if self.coord_conv is not None:
-            coords = coordinate_channels(x.shape[-2], x.shape[-1], device=x.device, dtype=x.dtype)
-            out = out + self.coord_conv(coords)
+            out = out + self._coordinate_term(x)
         if self.boundary_conv is not None:
             if boundary is None:
                 raise ValueError("this CoordConv2d has boundary channels: pass the boundary map")

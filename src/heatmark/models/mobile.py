@@ -19,30 +19,34 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from heatmark.models.conv_norm import ConvNorm
-from heatmark.models.coordconv import append_coordinates
+from heatmark.models.coordconv import make_conv
 from heatmark.models.hourglass import HEAD_INIT_STD
 
 
-def _conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> ConvNorm:
-    """Conv + batch norm + ReLU. A strided one uses a 4x4 kernel (padding 1): its output pixel
+def _conv_bn(
+    cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True
+) -> ConvNorm:
+    """Conv + batch norm (+ ReLU). A strided one uses a 4x4 kernel (padding 1): its output pixel
     i then centres on input pixels 2i + 0.5, the pixel grid of a 2x2 pooling, which nearest
     upsampling inverts; a 3x3 stride-2 kernel would shift every level by half a pixel more."""
     if stride == 2:
         kernel = 4
     padding = 1 if stride == 2 else kernel // 2
     conv = nn.Conv2d(cin, cout, kernel, stride, padding, groups=groups, bias=False)
-    return ConvNorm(conv, cout)
+    return ConvNorm(conv, cout, relu=relu)
 
 
 class SeparableConv(nn.Module):
-    """Depthwise 3x3 (``stride``) then pointwise 1x1, each with batch norm and ReLU; with the
-    input added back when the shape allows (a residual block: the plain stack trains several
-    times slower)."""
+    """Depthwise 3x3 (``stride``) with batch norm and ReLU, then a linear pointwise 1x1 with
+    batch norm; with the input added back when the shape allows (a residual block: the plain
+    stack trains several times slower). The pointwise output has no ReLU (MobileNetV2's
+    linear bottleneck): a ReLU there lets a residual branch only ever add, which stalled the
+    first student near 9% NME; without it the network learns as fast as the hourglass."""
 
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
         super().__init__()
         self.depthwise = _conv_bn(cin, cin, 3, stride, groups=cin)
-        self.pointwise = _conv_bn(cin, cout, 1)
+        self.pointwise = _conv_bn(cin, cout, 1, relu=False)
         self.residual = stride == 1 and cin == cout
         if self.residual:  # start as the identity
             nn.init.zeros_(self.pointwise.norm.weight)
@@ -74,7 +78,10 @@ class MobileHeatmapNet(nn.Module):
         if len(widths) != len(blocks) + 1:
             raise ValueError(f"widths needs one entry more than blocks: {widths}, {blocks}")
         self.coordconv = coordconv
-        self.stem = _conv_bn(3 + 3 * coordconv, widths[0], 3, stride=2)
+        # 4x4 stride 2 as in _conv_bn; the x, y, radius channels through a CoordConv2d, whose
+        # coordinate part an export freezes into a constant
+        stem = make_conv(3, widths[0], 4, stride=2, padding=1, bias=False, coordconv=coordconv)
+        self.stem = ConvNorm(stem, widths[0])
         self.stages = nn.ModuleList()
         for cin, cout, count in zip(widths[:-1], widths[1:], blocks, strict=True):
             layers = [SeparableConv(cin, cout, 2)]
@@ -87,14 +94,25 @@ class MobileHeatmapNet(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.size_multiple = 2 ** len(widths)
 
+    def upgrade_state(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Weights saved before the stem was a CoordConv2d hold one 6-channel stem weight
+        (image, then x, y, radius): the same convolution, split into its two parts here
+        (``heatmark.models.checkpoint.load_weights`` calls this)."""
+        old = state.get("stem.conv.weight")
+        if old is None or not self.coordconv or old.shape[1] != 6:
+            return state
+        state = dict(state)
+        del state["stem.conv.weight"]
+        state["stem.conv.conv.weight"] = old[:, :3].contiguous()
+        state["stem.conv.coord_conv.weight"] = old[:, 3:].contiguous()
+        return state
+
     def forward(self, image: Tensor) -> list[Tensor]:
         size = image.shape[-1]
         if image.shape[-2] % self.size_multiple or size % self.size_multiple:
             raise ValueError(
                 f"input size {image.shape[-2]}x{size} must be divisible by {self.size_multiple}"
             )
-        if self.coordconv:
-            image = append_coordinates(image)
         features = [self.stem(image)]
         for stage in self.stages:
             features.append(stage(features[-1]))
