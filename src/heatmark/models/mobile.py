@@ -7,8 +7,9 @@ stages of depthwise 3x3 + pointwise 1x1 convolutions (MobileNet's separable conv
 halve the resolution down to input/32 for a face-wide receptive field, and a light top-down
 path (nearest upsampling, added 1x1-projected skips) back to input/4, where a 1x1 head gives
 one map per landmark. With batch norm folded into the convolutions it is a few dozen
-operators. It is the student of the fast-model work (issue 21, recipe ``cpu_fast_300w``; none
-ships yet), trained on a teacher's heatmaps plus the ground truth (``train.distill``).
+operators. It is the network of the shipped ``fast`` model (issue 21, recipe
+``cpu_fast_300w``), trained on the ``default`` model's heatmaps plus the ground truth
+(``train.distill``).
 """
 
 from __future__ import annotations
