@@ -25,7 +25,8 @@ def test_maps_are_a_quarter_of_the_input_with_one_channel_per_point() -> None:
 def test_it_starts_near_zero_maps_and_residual_blocks_start_as_the_identity() -> None:
     torch.manual_seed(0)
     net = MobileHeatmapNet(68).eval()
-    maps = net(torch.rand(4, 3, 96, 96))[0]
+    with torch.no_grad():
+        maps = net(torch.rand(4, 3, 96, 96))[0]
     assert float(maps.abs().max()) < 0.05  # like the targets' background: training starts there
     block = SeparableConv(8, 8).eval()
     x = torch.rand(1, 8, 6, 6)
