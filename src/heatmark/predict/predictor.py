@@ -98,9 +98,10 @@ class Predictor:
     """Face detection + landmark model + decoding, for photos and video.
 
     Args:
-        model: a shipped model's name (``"default"``, the default; ``heatmark predict
-            --model`` lists them), a ``LandmarkModel``, or the path of a ``.onnx`` export (run
-            by onnxruntime).
+        model: a shipped model's name (``"default"``, the default and most precise;
+            ``"fast"``, as fast per face as dlib's shape predictor and less precise;
+            ``heatmark predict --model`` lists them), a ``LandmarkModel``, or the path of a
+            ``.onnx`` export (run by onnxruntime).
         backend: ``"auto"`` (default: onnxruntime for the shipped model on the CPU, from its
             shipped export; torch for a ``LandmarkModel`` or on CUDA), ``"torch"`` or
             ``"onnx"`` (with a ``LandmarkModel``: exported to a temporary file first).
