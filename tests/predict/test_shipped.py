@@ -141,3 +141,30 @@ def test_shipped_models_are_found_by_role_and_by_file_name(tmp_path: Path) -> No
             app, ["predict", str(photo), "--model", model.name, "--detector", "none"]
         )
         assert named.exit_code == 0, named.output
+
+
+def test_a_shipped_name_wins_over_a_folder_of_that_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--model fast`` run where a folder ``fast/`` exists still means the shipped model (it
+    was read as a path and refused); a ``Path`` still reaches a file of that name."""
+    from typer.testing import CliRunner
+
+    from heatmark.cli import app
+    from heatmark.errors import HeatmarkError
+    from heatmark.models.shipped import shipped_model
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("fast", "default"):
+        (tmp_path / name).mkdir()
+        predictor = heatmark.Predictor(model=name, detector="none")
+        assert predictor.backend.model.path == shipped_model(name).onnx
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "face.png"), np.full((64, 64, 3), 128, np.uint8))
+    result = CliRunner().invoke(
+        app, ["predict", "face.png", "--model", "fast", "--detector", "none"]
+    )
+    assert result.exit_code == 0, result.output
+    with pytest.raises((HeatmarkError, ValueError)):
+        heatmark.Predictor(model=Path("fast"), detector="none")  # the folder, not the model

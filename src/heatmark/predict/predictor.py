@@ -343,8 +343,14 @@ class Predictor:
 
 
 def _is_shipped_name(model: object) -> bool:
-    """A plain string that is no file path: the name of a shipped model (``"default"``)."""
-    return isinstance(model, str) and not Path(model).suffix and not Path(model).exists()
+    """A plain string naming a shipped model (``"default"``, ``"fast"``), or one that is no file
+    path (an unknown name, then reported with the known ones). A shipped model's name wins over
+    a file or folder of that name in the working directory (a ``Path`` reaches those)."""
+    if not isinstance(model, str):
+        return False
+    from heatmark.models.shipped import shipped_names
+
+    return model in shipped_names() or (not Path(model).suffix and not Path(model).exists())
 
 
 def _export_to_temporary(model: LandmarkModel) -> Path:
