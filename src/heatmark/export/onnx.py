@@ -491,11 +491,15 @@ class OnnxLandmarkModel:
 
     # --- inference
 
-    def outputs(self, crops: np.ndarray) -> dict[str, np.ndarray]:
-        """Every graph output for (B, 3, S, S) uint8 crops (float32 in 0..1 also accepted)."""
+    def outputs(
+        self, crops: np.ndarray, names: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The graph outputs ``names`` (default: every one) for (B, 3, S, S) uint8 crops
+        (float32 in 0..1 also accepted); onnxruntime copies out only those."""
+        names = list(self.sidecar["outputs"] if names is None else names)
         feed = self._feed(crops)
-        values = self.session.run(self.sidecar["outputs"], {self.sidecar["input_name"]: feed})
-        return dict(zip(self.sidecar["outputs"], values, strict=True))
+        values = self.session.run(names, {self.sidecar["input_name"]: feed})
+        return dict(zip(names, values, strict=True))
 
     def run(self, crops: np.ndarray, flip: bool = False) -> np.ndarray:
         """(B, 3, S, S) crops -> (B, K, h, w) float32 heatmaps (the last stack's landmarks).
@@ -516,9 +520,8 @@ class OnnxLandmarkModel:
         the heatmaps here with ``HeatmapCodec.decode`` and the sidecar's decoding.
         """
         if self.decoded_in_graph and not flip:
-            feed = {self.sidecar["input_name"]: self._feed(crops)}
-            points, scores = self.session.run([POINTS, SCORES], feed)  # not the heatmaps
-            return points.astype(np.float32, copy=False), scores.astype(np.float32, copy=False)
+            out = self.outputs(crops, (POINTS, SCORES))  # not the heatmaps
+            return out[POINTS].astype(np.float32), out[SCORES].astype(np.float32)
         return self.decode(self.run(crops, flip=flip))
 
     def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
